@@ -1,0 +1,28 @@
+import postgres from 'postgres';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import * as schema from './schema/index.js';
+
+export type Schema = typeof schema;
+export type Sql = postgres.Sql;
+/** A Drizzle handle; inside a tenant request it is bound to one tenant-scoped transaction. */
+export type Db = PostgresJsDatabase<Schema>;
+
+export interface PoolOptions {
+  /** Connections in the pool. */
+  max?: number;
+  applicationName?: string;
+}
+
+/** Opens a postgres.js pool. The driver version is pinned: see ISOLATION.md on queued BEGINs. */
+export function openPool(url: string, options: PoolOptions = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => undefined,
+    connection: { application_name: options.applicationName ?? 'palisade' },
+  });
+}
+
+/** Drizzle over a pool or a transaction, with the project's schema and naming. */
+export function drizzleOver(client: Sql): Db {
+  return drizzle(client, { schema, casing: 'snake_case' });
+}

@@ -1,0 +1,66 @@
+/**
+ * Database roles. The owner (DATABASE_URL) owns every object and runs migrations; the app role
+ * `palisade_app` (created by the migrations, NOLOGIN until given a password) is what the server
+ * connects as. See the README's "Roles" section for what each needs.
+ */
+import type { Sql } from './client.js';
+
+export const APP_ROLE = 'palisade_app';
+export const OWNER_ROLE = 'palisade_owner';
+
+/** Only [A-Za-z0-9] so it can be written into DDL, which takes no bind parameters. */
+function assertPlainSecret(secret: string): void {
+  if (!/^[A-Za-z0-9]{16,}$/.test(secret)) throw new Error('role passwords must be 16+ alphanumerics');
+}
+
+/**
+ * As a superuser: make sure the owner login role and the database exist (embedded Postgres and the
+ * test harness; operators bring their own). Returns nothing; connection URLs are built by callers.
+ */
+export async function ensureOwnerAndDatabase(superSql: Sql, database: string, ownerPassword: string): Promise<void> {
+  assertPlainSecret(ownerPassword);
+  const [role] = await superSql`select 1 from pg_roles where rolname = ${OWNER_ROLE}`;
+  const verb = role ? 'alter' : 'create';
+  await superSql.unsafe(
+    `${verb} role ${OWNER_ROLE} login createrole nosuperuser nobypassrls password '${ownerPassword}'`,
+  );
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) throw new Error(`invalid database name: ${database}`);
+  const [db] = await superSql`select 1 from pg_database where datname = ${database}`;
+  if (!db) await superSql.unsafe(`create database ${database} owner ${OWNER_ROLE}`);
+}
+
+/** As the owner, after migrations: let palisade_app log in with the given password. */
+export async function enableAppLogin(ownerSql: Sql, password: string): Promise<void> {
+  assertPlainSecret(password);
+  await ownerSql.unsafe(`alter role ${APP_ROLE} login password '${password}'`);
+}
+
+/**
+ * Why the server must not serve as the role it is connected as, or [] if it may.
+ * Checked at startup: any of these lets a request step around row-level security.
+ */
+export async function findAppRoleProblems(appSql: Sql): Promise<string[]> {
+  const [me] = await appSql<{ name: string; rolsuper: boolean; rolbypassrls: boolean }[]>`
+    select current_user as name, rolsuper, rolbypassrls from pg_roles where rolname = current_user`;
+  if (!me) return ['cannot read the current role from pg_roles'];
+  const problems: string[] = [];
+  if (me.rolsuper) problems.push(`role ${me.name} is SUPERUSER (superusers ignore every policy)`);
+  if (me.rolbypassrls) problems.push(`role ${me.name} has BYPASSRLS (it ignores every policy)`);
+  const owned = await appSql<{ relname: string }[]>`
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'f')
+      and pg_has_role(current_user, c.relowner, 'USAGE')`;
+  if (owned.length > 0) {
+    problems.push(`role ${me.name} owns (or inherits ownership of) ${owned.map((r) => r.relname).join(', ')}`);
+  }
+  const risky = await appSql<{ relname: string }[]>`
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p')
+      and (has_table_privilege(current_user, c.oid, 'TRUNCATE') or has_table_privilege(current_user, c.oid, 'REFERENCES'))`;
+  if (risky.length > 0) {
+    problems.push(`role ${me.name} holds TRUNCATE or REFERENCES on ${risky.map((r) => r.relname).join(', ')}`);
+  }
+  const [schema] = await appSql<{ can: boolean }[]>`select has_schema_privilege(current_user, 'public', 'CREATE') as can`;
+  if (schema?.can) problems.push(`role ${me.name} may CREATE in schema public (objects it creates would be its own)`);
+  return problems;
+}

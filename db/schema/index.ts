@@ -1,0 +1,3 @@
+export * from './tenants.js';
+export * from './api-keys.js';
+export * from './demo.js';

@@ -1,0 +1,72 @@
+/**
+ * The one way to declare a tenant table. Every table built here gets the same isolation shape
+ * (see ../shared/ISOLATION.md and the README's "Adding a tenant table"): `tenant_id uuid not null`
+ * referencing tenants, a random uuid `id`, primary key `(tenant_id, id)`, and the single RLS policy.
+ * FORCE ROW LEVEL SECURITY and grants are not expressible in drizzle-kit, so each new tenant table
+ * also needs `select palisade_secure_tenant_table('<name>')` in a custom migration; a test fails
+ * when one is missing.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  uuid,
+  type PgColumnBuilderBase,
+  type PgTableExtraConfigValue,
+} from 'drizzle-orm/pg-core';
+import type { BuildExtraConfigColumns } from 'drizzle-orm';
+import { tenants } from './tenants.js';
+
+/**
+ * The tenant of the current transaction, or NULL when none is set.
+ * `nullif(…, '')`: after a transaction that set the value ends, the connection reports '' rather
+ * than NULL, and ''::uuid would raise instead of matching nothing. The setting is cast, never the
+ * column, so the predicate stays an index condition on `tenant_id`.
+ */
+export const currentTenantId = sql`nullif(current_setting('app.tenant_id', true), '')::uuid`;
+
+/** Name of the policy every tenant table carries; the catalog tests and the audit look for it. */
+export const TENANT_POLICY = 'tenant_isolation';
+
+function tenantPolicy() {
+  const predicate = sql`tenant_id = ${currentTenantId}`;
+  return pgPolicy(TENANT_POLICY, {
+    as: 'permissive',
+    for: 'all',
+    to: 'public',
+    using: predicate,
+    withCheck: predicate,
+  });
+}
+
+function tenantColumns() {
+  return {
+    // Defaults to the transaction's tenant, so domain code never names a tenant: with no context
+    // the default is NULL and the insert fails.
+    tenantId: uuid()
+      .notNull()
+      .default(currentTenantId)
+      .references(() => tenants.id),
+    id: uuid().notNull().defaultRandom(),
+  };
+}
+
+type TenantColumns<T> = ReturnType<typeof tenantColumns> & T;
+
+export function tenantTable<
+  TName extends string,
+  TColumns extends Record<string, PgColumnBuilderBase>,
+>(
+  name: TName,
+  columns: TColumns,
+  extra?: (t: BuildExtraConfigColumns<TName, TenantColumns<TColumns>, 'pg'>) => PgTableExtraConfigValue[],
+) {
+  // Isolation columns last in the spread so a table cannot redefine them.
+  const all: TenantColumns<TColumns> = { ...tenantColumns(), ...columns, ...tenantColumns() };
+  return pgTable(name, all, (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    tenantPolicy(),
+    ...(extra?.(t) ?? []),
+  ]);
+}

@@ -1,0 +1,83 @@
+/**
+ * The only code path that sets `app.tenant_id`. Each call reserves one pooled connection and runs
+ *
+ *   flight 1:  BEGIN · set_config('app.tenant_id', $1, true) · first statement of `fn`   (pipelined)
+ *   flight n:  each further statement `fn` awaits
+ *   last:      COMMIT (or ROLLBACK)
+ *
+ * so a single-statement procedure costs two round trips. The setting is transaction-local, so it
+ * is gone when the connection goes back to the pool, whatever happened inside.
+ */
+import type postgres from 'postgres';
+import { drizzleOver, type Db, type Sql } from './client.js';
+
+export type TenantDb = Db;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class TransactionEndedError extends Error {
+  constructor() {
+    super('this tenant transaction has already ended; run queries inside the withTenant callback');
+  }
+}
+
+/**
+ * Runs `fn` inside one transaction whose `app.tenant_id` is `tenantId`.
+ * `fn` receives a Drizzle handle bound to that transaction and nothing else: no pool, and the
+ * handle refuses queries once the transaction has ended.
+ */
+export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: TenantDb) => Promise<T>): Promise<T> {
+  // Validated as well as bound: a tenant id never reaches SQL unless it is a well-formed uuid.
+  if (!UUID.test(tenantId)) throw new TypeError('withTenant: tenant id must be a uuid');
+  const conn = await pool.reserve();
+  let open = true;
+  try {
+    // Sent without waiting, so they share the first flight with fn's first statement. If either
+    // failed, the transaction is aborted and every later statement fails: fail closed.
+    const begin = settle(conn.unsafe('begin').execute());
+    const setting = settle(conn`select set_config('app.tenant_id', ${tenantId}, true)`.execute());
+    const result = await fn(drizzleOver(guard(conn, pool, () => open)));
+    await begin();
+    await setting();
+    await conn.unsafe('commit');
+    return result;
+  } catch (error) {
+    await conn.unsafe('rollback').catch(() => undefined);
+    throw error;
+  } finally {
+    open = false;
+    conn.release();
+  }
+}
+
+/** Keeps a rejection from being reported as unhandled until we choose to await it. */
+function settle(query: Promise<unknown>): () => Promise<unknown> {
+  query.catch(() => undefined);
+  return () => query;
+}
+
+/**
+ * The reserved connection as Drizzle sees it: queries after the transaction ended are refused
+ * (a stray callback must not run on a connection another request now holds), and nested
+ * `begin` is refused because the caller already is in a transaction.
+ */
+function guard(conn: postgres.ReservedSql, pool: Sql, isOpen: () => boolean): Sql {
+  return new Proxy(conn, {
+    get(target, prop, receiver) {
+      // A reserved connection has no `options`; Drizzle reads the pool's (parsers, serializers).
+      if (prop === 'options') return pool.options;
+      if (prop === 'unsafe') {
+        return (...args: Parameters<Sql['unsafe']>) => {
+          if (!isOpen()) throw new TransactionEndedError();
+          return target.unsafe(...args);
+        };
+      }
+      if (prop === 'begin' || prop === 'reserve') {
+        return () => {
+          throw new Error('already inside a tenant transaction; nested transactions are not available');
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  }) as unknown as Sql;
+}

@@ -1,0 +1,24 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('defaults to embedded Postgres on port 3000, localhost only, with the demo seed', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 3000, host: '127.0.0.1', databaseUrl: undefined, seedDemo: true, poolMax: 10 });
+    expect(c.dataDir).toBe(path.resolve('.palisade'));
+  });
+
+  it('uses DATABASE_URL without seeding unless asked', () => {
+    const c = loadConfig({ DATABASE_URL: 'postgres://o@db/app', PORT: '8080', PALISADE_DATA_DIR: '/tmp/p' });
+    expect(c).toMatchObject({ port: 8080, host: '0.0.0.0', seedDemo: false, dataDir: '/tmp/p' });
+    expect(loadConfig({ DATABASE_URL: 'postgres://o@db/app', SEED_DEMO: 'true' }).seedDemo).toBe(true);
+  });
+
+  it('names the variable and the problem', () => {
+    expect(() => loadConfig({ PORT: 'http' })).toThrow(ConfigError);
+    expect(() => loadConfig({ PORT: 'http' })).toThrow(/PORT: /);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: expected a postgres:\/\//);
+    expect(() => loadConfig({ APP_DATABASE_URL: 'postgres://a@b/c' })).toThrow(/set DATABASE_URL/);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Process entry: configuration, database, app, serve, graceful shutdown.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { openPool } from '../db/client.js';
+import { findAppRoleProblems } from '../db/roles.js';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { prepareDatabase } from './database.js';
+import { credentialsPath, ensureDemo, type CredentialsFile } from './demo-credentials.js';
+import { jsonLogger as log } from './lib/log.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const database = await prepareDatabase(config);
+  const pool = openPool(database.appUrl, { max: config.poolMax });
+
+  const problems = await findAppRoleProblems(pool).catch((error: unknown) => [
+    `cannot connect as the app role: ${String(error)}`,
+  ]);
+  if (problems.length > 0) {
+    await pool.end();
+    await database.stop();
+    throw new Error(
+      `Refusing to serve: the app role could bypass row-level security.\n  - ${problems.join('\n  - ')}\n` +
+        'Connect as a role that is NOSUPERUSER, NOBYPASSRLS, owns nothing and has no TRUNCATE/REFERENCES (see README, Roles).',
+    );
+  }
+
+  const app = createApp({ pool, log });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${['0.0.0.0', '127.0.0.1', '::'].includes(config.host) ? 'localhost' : config.host}:${port}`;
+
+  const demo = config.seedDemo
+    ? await ensureDemo(config.dataDir, { url, databaseUrl: database.ownerUrl, appDatabaseUrl: database.appUrl })
+    : undefined;
+  printBanner(url, demo, config.dataDir);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log('info', 'shutting down', { signal });
+    // Stop accepting, let in-flight requests finish, then close the pool and Postgres.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      if ('closeAllConnections' in server) server.closeAllConnections();
+    }, config.shutdownTimeoutMs);
+    await closed;
+    clearTimeout(timer);
+    await pool.end({ timeout: 5 });
+    await database.stop();
+    log('info', 'stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string): void {
+  const lines = [`\nPalisade is listening on ${url}`];
+  if (demo) {
+    lines.push(`\nDemo credentials (also in ${credentialsPath(dataDir)}):`);
+    for (const t of demo.tenants) lines.push(`  ${t.name.padEnd(20)} ${t.apiKey}`);
+    lines.push(`  ${'Platform admin'.padEnd(20)} ${demo.adminKey}`);
+    const first = demo.tenants[0];
+    if (first) lines.push(`\nTry:\n  curl -H "Authorization: Bearer ${first.apiKey}" ${url}/trpc/orders.list`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+main().catch((error: unknown) => {
+  const cause = error instanceof Error && error.cause ? `\ncaused by: ${String(error.cause)}` : '';
+  const text = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`\n${text}${cause}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,20 @@
+import * as orders from '../../modules/orders.service.js';
+import { router, tenantProcedure } from '../init.js';
+
+export const ordersRouter = router({
+  list: tenantProcedure
+    .input(orders.listOrdersInput)
+    .query(({ ctx, input }) => ctx.withTenant((tx) => orders.listOrders(tx, input))),
+  get: tenantProcedure
+    .input(orders.orderIdInput)
+    .query(({ ctx, input }) => ctx.withTenant((tx) => orders.getOrder(tx, input))),
+  create: tenantProcedure
+    .input(orders.createOrderInput)
+    .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.createOrder(tx, input))),
+  update: tenantProcedure
+    .input(orders.updateOrderInput)
+    .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.updateOrder(tx, input))),
+  delete: tenantProcedure
+    .input(orders.orderIdInput)
+    .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.deleteOrder(tx, input))),
+});

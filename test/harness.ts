@@ -1,0 +1,118 @@
+/**
+ * What integration tests share: pools (app role by default, owner only for fixtures), tenant
+ * factories with random slugs (files run in parallel), and a real HTTP server with a typed client.
+ */
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import { inject } from 'vitest';
+import { openPool, type Sql } from '../db/client.js';
+import { apiKeys, customers, orders } from '../db/schema/index.js';
+import { withTenant } from '../db/tenant-tx.js';
+import { createApp } from '../src/app.js';
+import { generateTenantKey } from '../src/lib/api-key.js';
+import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants.service.js';
+import type { AppRouter } from '../src/trpc/app-router.js';
+
+export const pg = inject('pg');
+
+export function appPool(max = 4): Sql {
+  return openPool(pg.appUrl, { max, applicationName: 'palisade-test' });
+}
+
+/** Fixtures only: the owner is subject to FORCE RLS too, so data goes in through withTenant. */
+export function ownerPool(max = 2): Sql {
+  return openPool(pg.ownerUrl, { max, applicationName: 'palisade-test-owner' });
+}
+
+export function randomSlug(prefix = 't'): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+export function makeTenant(owner: Sql, name = 'Test tenant'): Promise<ProvisionedTenant> {
+  return provisionTenant(owner, { slug: randomSlug(), name });
+}
+
+export interface Fixture {
+  tenant: ProvisionedTenant;
+  customerId: string;
+  orderIds: string[];
+}
+
+/** A tenant with one customer and `count` orders spread over regions and dates. */
+export async function makeTenantWithOrders(owner: Sql, count = 3, name?: string): Promise<Fixture> {
+  const tenant = await makeTenant(owner, name);
+  return withTenant(owner, tenant.id, async (tx) => {
+    const [customer] = await tx
+      .insert(customers)
+      .values({ name: 'First customer', email: `first@${tenant.slug}.example` })
+      .returning();
+    const rows = await tx
+      .insert(orders)
+      .values(
+        Array.from({ length: count }, (_, i) => ({
+          customerId: customer!.id,
+          region: i % 2 === 0 ? 'north' : 'south',
+          amount: `${10 + i}.50`,
+          orderDate: `2026-01-${String((i % 28) + 1).padStart(2, '0')}`,
+        })),
+      )
+      .returning({ id: orders.id });
+    return { tenant, customerId: customer!.id, orderIds: rows.map((r) => r.id) };
+  });
+}
+
+export async function addApiKey(owner: Sql, tenant: ProvisionedTenant, values: { revokedAt?: Date; expiresAt?: Date } = {}) {
+  const key = generateTenantKey(tenant.slug);
+  await withTenant(owner, tenant.id, (tx) =>
+    tx.insert(apiKeys).values({ name: 'extra', keyHash: key.hash, keyStart: key.start, ...values }),
+  );
+  return key.secret;
+}
+
+export async function setTenantStatus(owner: Sql, tenantId: string, status: 'active' | 'suspended') {
+  // tenants is not FORCEd: the owner updates it directly (the app role has no grant at all).
+  await owner`update tenants set status = ${status} where id = ${tenantId}`;
+}
+
+export interface TestServer {
+  url: string;
+  client(key?: string, headers?: Record<string, string>): ReturnType<typeof createTRPCClient<AppRouter>>;
+  close(): Promise<void>;
+}
+
+/** The real app on a real port, connected as the app role. */
+export async function startServer(pool: Sql): Promise<TestServer> {
+  const app = createApp({ pool });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    client: (key, headers = {}) =>
+      createTRPCClient<AppRouter>({
+        links: [
+          httpLink({
+            url: `${url}/trpc`,
+            headers: () => ({ ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers }),
+          }),
+        ],
+      }),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The error a tRPC call failed with, as `{ code, httpStatus, reason, message }`. */
+export async function trpcError(call: Promise<unknown>) {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof TRPCClientError) {
+      const data = error.data as { code: string; httpStatus: number; reason: string };
+      return { code: data.code, httpStatus: data.httpStatus, reason: data.reason, message: error.message };
+    }
+    throw error;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}

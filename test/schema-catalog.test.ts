@@ -1,0 +1,143 @@
+/**
+ * The live catalog, read as the app role, against the isolation rules in ISOLATION.md. A new
+ * tenant table that skipped the helper or its FORCE migration fails here.
+ */
+import { getTableConfig, PgTable } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Sql } from '../db/client.js';
+import { findAppRoleProblems } from '../db/roles.js';
+import * as schema from '../db/schema/index.js';
+import { appPool } from './harness.js';
+
+const POLICY_PREDICATE = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+
+const declaredTenantTables = Object.values(schema)
+  .filter((v): v is PgTable => v instanceof PgTable)
+  .map((t) => getTableConfig(t))
+  // Column names are the TypeScript keys until casing applies them at query time.
+  .filter((c) => c.columns.some((col) => col.name === 'tenantId' || col.name === 'tenant_id'))
+  .map((c) => c.name)
+  .sort();
+
+let sql: Sql;
+let liveTenantTables: string[];
+beforeAll(async () => {
+  sql = appPool(1);
+  liveTenantTables = (
+    await sql<{ relname: string }[]>`
+      select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+      where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1`
+  ).map((r) => r.relname);
+});
+afterAll(() => sql.end());
+
+describe('tenant tables in the catalog', () => {
+  it('are exactly the tables declared through tenantTable()', () => {
+    expect(declaredTenantTables).toEqual(['api_keys', 'customers', 'orders']);
+    expect(liveTenantTables).toEqual(declaredTenantTables);
+  });
+
+  it('have RLS enabled and forced', async () => {
+    const rows = await sql<{ relname: string; enabled: boolean; forced: boolean }[]>`
+      select relname, relrowsecurity as enabled, relforcerowsecurity as forced
+      from pg_class where relname = any(${liveTenantTables}) and relnamespace = 'public'::regnamespace order by 1`;
+    expect(rows).toEqual(liveTenantTables.map((relname) => ({ relname, enabled: true, forced: true })));
+  });
+
+  it('carry exactly the one policy shape', async () => {
+    const rows = await sql<{ tablename: string; policyname: string; permissive: string; roles: string[]; cmd: string; qual: string; with_check: string }[]>`
+      select tablename, policyname, permissive, roles, cmd, qual, with_check
+      from pg_policies where schemaname = 'public' and tablename = any(${liveTenantTables}) order by 1`;
+    expect(rows).toEqual(
+      liveTenantTables.map((tablename) => ({
+        tablename,
+        policyname: 'tenant_isolation',
+        permissive: 'PERMISSIVE',
+        roles: ['public'],
+        cmd: 'ALL',
+        qual: POLICY_PREDICATE,
+        with_check: POLICY_PREDICATE,
+      })),
+    );
+  });
+
+  it('use (tenant_id, id) as primary key, uuid ids, no serial or identity', async () => {
+    const pks = await sql<{ relname: string; cols: string[] }[]>`
+      select c.relname, array(select a.attname::text from unnest(k.conkey) with ordinality u(n, i)
+        join pg_attribute a on a.attrelid = c.oid and a.attnum = u.n order by u.i) as cols
+      from pg_constraint k join pg_class c on c.oid = k.conrelid
+      where k.contype = 'p' and c.relname = any(${liveTenantTables}) order by 1`;
+    expect(pks).toEqual(liveTenantTables.map((relname) => ({ relname, cols: ['tenant_id', 'id'] })));
+    const generated = await sql`
+      select table_name, column_name from information_schema.columns
+      where table_schema = 'public' and table_name = any(${liveTenantTables})
+        and (is_identity = 'YES' or column_default like 'nextval(%')`;
+    expect(generated).toEqual([]);
+    const idTypes = await sql<{ data_type: string }[]>`
+      select distinct data_type from information_schema.columns
+      where table_schema = 'public' and table_name = any(${liveTenantTables}) and column_name in ('id', 'tenant_id')`;
+    expect(idTypes.map((r) => r.data_type)).toEqual(['uuid']);
+  });
+
+  it('include tenant_id in every unique constraint, index and tenant-to-tenant foreign key', async () => {
+    const indexes = await sql<{ index: string; first: string }[]>`
+      select i.indexrelid::regclass::text as index, a.attname as first
+      from pg_index i join pg_class c on c.oid = i.indrelid
+      join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+      where c.relname = any(${liveTenantTables}) and c.relnamespace = 'public'::regnamespace`;
+    expect(indexes.length).toBeGreaterThan(liveTenantTables.length);
+    expect(indexes.filter((i) => i.first !== 'tenant_id')).toEqual([]);
+    const fks = await sql<{ conname: string; has_tenant: boolean }[]>`
+      select k.conname, exists (select 1 from unnest(k.conkey) n join pg_attribute a
+        on a.attrelid = k.conrelid and a.attnum = n where a.attname = 'tenant_id') as has_tenant
+      from pg_constraint k
+      where k.contype = 'f' and k.conrelid::regclass::text = any(${liveTenantTables})
+        and k.confrelid::regclass::text = any(${liveTenantTables})`;
+    expect(fks.length).toBeGreaterThan(0);
+    expect(fks.filter((f) => !f.has_tenant)).toEqual([]);
+  });
+
+  it('are all that the app role may write, and only with SELECT/INSERT/UPDATE/DELETE', async () => {
+    const grants = await sql<{ table_name: string; privilege_type: string }[]>`
+      select table_name, privilege_type from information_schema.role_table_grants
+      where grantee = 'palisade_app' and table_schema = 'public' order by 1, 2`;
+    expect(grants).toEqual(
+      liveTenantTables.flatMap((table_name) =>
+        ['DELETE', 'INSERT', 'SELECT', 'UPDATE'].map((privilege_type) => ({ table_name, privilege_type })),
+      ),
+    );
+  });
+});
+
+describe('paths around RLS', () => {
+  it('the app role passes the startup check', async () => {
+    expect(await findAppRoleProblems(sql)).toEqual([]);
+  });
+
+  it('no view lacks security_invoker', async () => {
+    const views = await sql`
+      select c.relname from pg_class c where c.relkind in ('v', 'm') and c.relnamespace = 'public'::regnamespace
+        and not coalesce('security_invoker=true' = any(c.reloptions), false)`;
+    expect(views).toEqual([]);
+  });
+
+  it('SECURITY DEFINER functions pin search_path and are not executable by PUBLIC', async () => {
+    const fns = await sql<{ proname: string; config: string[] | null; public_exec: boolean; app_exec: boolean }[]>`
+      select p.proname, p.proconfig as config,
+        has_function_privilege('public', p.oid, 'EXECUTE') as public_exec,
+        has_function_privilege('palisade_app', p.oid, 'EXECUTE') as app_exec
+      from pg_proc p where p.prosecdef and p.pronamespace = 'public'::regnamespace order by 1`;
+    expect(fns).toEqual([
+      { proname: 'resolve_platform_admin_key', config: ['search_path=""'], public_exec: false, app_exec: true },
+      { proname: 'resolve_tenant_api_key', config: ['search_path=""'], public_exec: false, app_exec: true },
+    ]);
+  });
+
+  it('the app role can read neither tenants nor platform admin keys directly', async () => {
+    for (const table of ['tenants', 'platform_admin_keys']) {
+      const error = await sql.unsafe(`select * from ${table}`).catch((e: { code?: string }) => e);
+      expect((error as { code?: string }).code).toBe('42501');
+    }
+  });
+});
