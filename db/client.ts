@@ -4,8 +4,11 @@ import * as schema from './schema/index.js';
 
 export type Schema = typeof schema;
 export type Sql = postgres.Sql;
-/** A Drizzle handle; inside a tenant request it is bound to one tenant-scoped transaction. */
-export type Db = PostgresJsDatabase<Schema>;
+/**
+ * A Drizzle handle. Inside a tenant request it is bound to one tenant-scoped transaction, and
+ * `$client` is that transaction's connection (for raw SQL), never the pool.
+ */
+export type Db = PostgresJsDatabase<Schema> & { $client: Sql };
 
 export interface PoolOptions {
   /** Connections in the pool. */

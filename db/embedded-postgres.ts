@@ -112,7 +112,7 @@ function initdb(bin: string, pgdata: string, password: string, ids?: { uid: numb
     );
   } catch (error) {
     const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
-    throw new Error(`initdb failed in ${pgdata}: ${stderr || String(error)}`);
+    throw new Error(`initdb failed in ${pgdata}: ${stderr || String(error)}`, { cause: error });
   } finally {
     fs.rmSync(pwfile, { force: true });
   }

@@ -11,7 +11,7 @@ import { appPool } from './harness.js';
 
 const POLICY_PREDICATE = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
 
-const declaredTenantTables = Object.values(schema)
+const declaredTenantTables = (Object.values(schema) as unknown[])
   .filter((v): v is PgTable => v instanceof PgTable)
   .map((t) => getTableConfig(t))
   // Column names are the TypeScript keys until casing applies them at query time.

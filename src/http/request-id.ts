@@ -8,6 +8,7 @@ export const requestId: MiddlewareHandler<RequestIdEnv> = async (c, next) => {
   const incoming = c.req.header('x-request-id');
   const id = incoming && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : randomUUID();
   c.set('requestId', id);
-  c.header('X-Request-Id', id);
   await next();
+  // Set after the handler: routes that return their own Response (tRPC) bypass c.header().
+  c.res.headers.set('X-Request-Id', id);
 };

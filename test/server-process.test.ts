@@ -1,0 +1,177 @@
+/**
+ * The server as users run it: `npm start`'s entry point in a child process. Covers the
+ * fresh-machine path (embedded Postgres, migrations, demo seed, credentials.json, psql-level
+ * isolation with those credentials, graceful shutdown, restart) and the startup refusal.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openPool } from '../db/client.js';
+import { findAppRoleProblems } from '../db/roles.js';
+import type { CredentialsFile } from '../src/demo-credentials.js';
+import { pg } from './harness.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+interface Running {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function startServer(env: Record<string, string>): Running {
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'APP_DATABASE_URL', 'PORT', 'SEED_DEMO'].includes(k)),
+  );
+  const child = spawn(tsx, ['src/index.ts'], { cwd: root, env: { ...base, PORT: '0', ...env } });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function listening(server: Running, timeoutMs = 60_000): Promise<string> {
+  const started = Date.now();
+  for (;;) {
+    const match = /Palisade is listening on (http:\/\/\S+)/.exec(server.stdout());
+    if (match?.[1] && server.stdout().includes('\n\n', match.index)) return match[1];
+    if (server.child.exitCode !== null) throw new Error(`server exited early:\n${server.stderr()}`);
+    if (Date.now() - started > timeoutMs) throw new Error(`server did not start:\n${server.stdout()}\n${server.stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stop(server: Running): Promise<number | null> {
+  server.child.kill('SIGTERM');
+  return server.exited;
+}
+
+const portOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+
+describe('npm start without DATABASE_URL (embedded Postgres)', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-start-'));
+  cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  let credentials: CredentialsFile;
+
+  it('starts Postgres, migrates, seeds the demo, prints URL and keys, writes credentials.json (0600)', async () => {
+    const server = startServer({ PALISADE_DATA_DIR: dataDir });
+    cleanups.push(() => void server.child.kill('SIGKILL'));
+    const url = await listening(server);
+    const file = path.join(dataDir, 'credentials.json');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    credentials = JSON.parse(fs.readFileSync(file, 'utf8')) as CredentialsFile;
+    expect(credentials.url).toBe(url);
+    expect(credentials.tenants.map((t) => t.name)).toEqual(['Acme Corp', 'Globex Inc', 'Wayne Enterprises']);
+    for (const t of credentials.tenants) expect(server.stdout()).toContain(t.apiKey);
+    expect(server.stdout()).toContain(credentials.adminKey);
+    expect(new URL(credentials.databaseUrl).port).not.toBe('5432');
+
+    // The must-show: Acme's key lists only Acme's orders.
+    const counts = new Map<string, number>();
+    for (const t of credentials.tenants) {
+      const res = await fetch(`${url}/trpc/orders.list?input=${encodeURIComponent('{"limit":500}')}`, {
+        headers: { authorization: `Bearer ${t.apiKey}` },
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { result: { data: { items: { tenantId: string }[] } } };
+      expect(body.result.data.items.length).toBeGreaterThan(0);
+      expect(new Set(body.result.data.items.map((i) => i.tenantId))).toEqual(new Set([t.id]));
+      counts.set(t.slug, body.result.data.items.length);
+    }
+    expect(counts.get('acme')).toBeGreaterThan(counts.get('wayne')!);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+    // psql-level: the app role from credentials.json sees one tenant per setting, none without.
+    const app = openPool(credentials.appDatabaseUrl, { max: 1 });
+    try {
+      expect(await findAppRoleProblems(app)).toEqual([]);
+      const acme = credentials.tenants[0]!;
+      const seen = await app.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${acme.id}, true)`;
+        return tx`select 'customers' as t, tenant_id from customers union all select 'orders', tenant_id from orders
+                  union all select 'api_keys', tenant_id from api_keys`;
+      });
+      expect(new Set(seen.map((r) => r.t))).toEqual(new Set(['customers', 'orders', 'api_keys']));
+      expect(new Set(seen.map((r) => r.tenant_id))).toEqual(new Set([acme.id]));
+      const none = await app`select 1 from customers union all select 1 from orders union all select 1 from api_keys`;
+      expect(none).toHaveLength(0);
+    } finally {
+      await app.end();
+    }
+
+    const port = Number(new URL(credentials.databaseUrl).port);
+    expect(await stop(server)).toBe(0);
+    expect(server.stderr()).toContain('"message":"stopped"');
+    expect(await portOpen(port)).toBe(false);
+  });
+
+  it('restarts on the same data without seeding again', async () => {
+    const server = startServer({ PALISADE_DATA_DIR: dataDir });
+    cleanups.push(() => void server.child.kill('SIGKILL'));
+    await listening(server);
+    const again = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as CredentialsFile;
+    expect(again.tenants).toEqual(credentials.tenants);
+    const res = await fetch(`${again.url}/trpc/auth.whoami`, { headers: { authorization: `Bearer ${again.tenants[1]!.apiKey}` } });
+    expect(((await res.json()) as { result: { data: { tenantId: string } } }).result.data.tenantId).toBe(again.tenants[1]!.id);
+    const owner = openPool(again.databaseUrl, { max: 1 });
+    try {
+      expect((await owner`select count(*)::int as n from tenants`)[0]).toEqual({ n: 3 });
+    } finally {
+      await owner.end();
+    }
+    expect(await stop(server)).toBe(0);
+  });
+});
+
+describe('startup refusal', () => {
+  it('refuses to serve when the app role can bypass RLS', async () => {
+    const role = `palisade_bypass_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    const su = openPool(pg.superuserUrl, { max: 1 });
+    await su.unsafe(`create role ${role} login bypassrls password '${password}' in role palisade_app`);
+    cleanups.push(async () => {
+      await su.unsafe(`drop role if exists ${role}`);
+      await su.end();
+    });
+    const appUrl = new URL(pg.appUrl);
+    appUrl.username = role;
+    appUrl.password = password;
+    const server = startServer({
+      DATABASE_URL: pg.ownerUrl,
+      APP_DATABASE_URL: appUrl.toString(),
+      PALISADE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-refuse-')),
+    });
+    expect(await server.exited).toBe(1);
+    expect(server.stderr()).toContain('Refusing to serve');
+    expect(server.stderr()).toContain('BYPASSRLS');
+    expect(server.stdout()).not.toContain('listening');
+  });
+
+  it('names superusers and table owners too', async () => {
+    const su = openPool(pg.superuserUrl, { max: 1 });
+    const owner = openPool(pg.ownerUrl, { max: 1 });
+    try {
+      expect((await findAppRoleProblems(su)).join('\n')).toMatch(/SUPERUSER/);
+      expect((await findAppRoleProblems(owner)).join('\n')).toMatch(/owns .*orders/);
+    } finally {
+      await Promise.all([su.end(), owner.end()]);
+    }
+  });
+});
