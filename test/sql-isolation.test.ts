@@ -23,8 +23,8 @@ interface TableSpec {
 
 const firstId = (table: string) => async (f: Fixture, owner: Sql) =>
   withTenant(owner, f.tenant.id, async (tx) => {
-    const rows = (await tx.execute(`select id from ${table} limit 1` as never)) as unknown as { id: string }[];
-    return rows[0]!.id;
+    const [row] = await tx.$client<{ id: string }[]>`select id from ${tx.$client(table)} limit 1`;
+    return row!.id;
   });
 
 const TABLES: TableSpec[] = [

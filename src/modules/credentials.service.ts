@@ -41,11 +41,13 @@ export async function resolveCredential(pool: Sql, secret: string): Promise<Prin
   }
   if (parsed.kind === 'platform') {
     const [row] = await pool<KeyRow[]>`
-      select key_id, revoked_at is not null as revoked, coalesce(expires_at <= now(), false) as expired from resolve_platform_admin_key(${parsed.hash})`;
+      select key_id, revoked_at is not null as revoked, coalesce(expires_at <= now(), false) as expired
+      from resolve_platform_admin_key(${parsed.hash})`;
     return { kind: 'platform', keyId: checkUsable(row).key_id };
   }
   const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: ApiKeyRole })[]>`
-    select key_id, tenant_id, tenant_status, role, revoked_at is not null as revoked, coalesce(expires_at <= now(), false) as expired
+    select key_id, tenant_id, tenant_status, role,
+      revoked_at is not null as revoked, coalesce(expires_at <= now(), false) as expired
     from resolve_tenant_api_key(${parsed.slug}, ${parsed.hash})`;
   const key = checkUsable(row);
   if (key.tenant_status !== 'active') {

@@ -9,7 +9,7 @@
  *
  * No transformer: plain JSON in and out, so curl and non-TypeScript clients can call /trpc.
  */
-import { initTRPC, TRPCError } from '@trpc/server';
+import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { withTenant } from '../../db/tenant-tx.js';
@@ -46,7 +46,10 @@ const t = initTRPC.context<Context>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Turns AppErrors and recognised database errors into typed tRPC errors. */
+/**
+ * Turns AppErrors and recognised database errors into typed tRPC errors, whether a resolver or a
+ * later middleware (auth) threw them.
+ */
 const errorMapping = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) {
@@ -59,20 +62,14 @@ const errorMapping = t.middleware(async ({ next }) => {
 export const publicProcedure = t.procedure.use(errorMapping);
 
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const principal = await authenticateRequest(ctx.pool, ctx.headers).catch((error: unknown) => {
-    throw error instanceof AppError ? toTRPCError(error) : error;
-  });
+  const principal = await authenticateRequest(ctx.pool, ctx.headers);
   return next({ ctx: { principal } });
 });
 
 export const tenantProcedure = authedProcedure.use(({ ctx, next }) => {
   const { principal, pool } = ctx;
   if (principal.kind !== 'tenant') {
-    throw new TRPCError({
-      code: 'FORBIDDEN',
-      message: 'This procedure works on one tenant’s data; use a tenant API key.',
-      cause: new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'tenant key required'),
-    });
+    throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'This procedure works on one tenant’s data; use a tenant API key.');
   }
   const tenantId = principal.tenantId;
   return next({
@@ -86,11 +83,7 @@ export const tenantProcedure = authedProcedure.use(({ ctx, next }) => {
 
 export const platformAdminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (ctx.principal.kind !== 'platform') {
-    throw new TRPCError({
-      code: 'FORBIDDEN',
-      message: 'This procedure needs a platform-admin key.',
-      cause: new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'platform admin key required'),
-    });
+    throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key.');
   }
   return next({ ctx: { principal: ctx.principal } });
 });
