@@ -146,7 +146,20 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
     }
     // Being able to SET ROLE is all we need; a grant made here is rolled back with the rest.
     const canSet = await attempt(conn, () => conn.unsafe(`set local role ${q(appRole)}`));
-    if (!canSet.ok) await conn.unsafe(`grant ${q(appRole)} to current_user`);
+    if (!canSet.ok) {
+      await conn`savepoint palisade_grant`;
+      try {
+        await conn.unsafe(`grant ${q(appRole)} to current_user`);
+      } catch (error) {
+        return [{
+          ruleId: 'probe-skipped',
+          severity: 'warning',
+          object: appRole,
+          problem: `cannot act as the app role, so nothing was probed: ${(error as Error).message}`,
+          fix: `run the audit as a superuser, or as a role that may SET ROLE ${appRole}`,
+        }];
+      }
+    }
 
     const [a, b] = [randomUUID(), randomUUID()];
     for (const id of [a, b]) {
