@@ -49,11 +49,13 @@ async function main(): Promise<void> {
     log('info', 'shutting down', { signal });
     // Stop accepting, let in-flight requests finish, then close the pool and Postgres.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    // Keep-alive sockets turn idle as their last response goes out; close them as they do.
+    const reaper = setInterval(() => 'closeIdleConnections' in server && server.closeIdleConnections(), 50);
     const timer = setTimeout(() => {
       if ('closeAllConnections' in server) server.closeAllConnections();
     }, config.shutdownTimeoutMs);
     await closed;
+    clearInterval(reaper);
     clearTimeout(timer);
     await pool.end({ timeout: 5 });
     await database.stop();

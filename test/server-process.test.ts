@@ -1,7 +1,7 @@
 /**
  * The server as users run it: `npm start`'s entry point in a child process. Covers the
  * fresh-machine path (embedded Postgres, migrations, demo seed, credentials.json, psql-level
- * isolation with those credentials, graceful shutdown, restart) and the startup refusal.
+ * isolation with those credentials, graceful shutdown with a request in flight, restart) and the startup refusal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -116,8 +116,25 @@ describe('npm start without DATABASE_URL (embedded Postgres)', () => {
       await app.end();
     }
 
+    // Graceful shutdown: a request held up by a lock is still answered after SIGTERM.
+    const owner = openPool(credentials.databaseUrl, { max: 1 });
+    let inFlight: Promise<Response> | undefined;
+    await owner.begin(async (tx) => {
+      await tx`lock table orders in access exclusive mode`;
+      inFlight = fetch(`${url}/trpc/orders.list`, { headers: { authorization: `Bearer ${credentials.tenants[2]!.apiKey}` } });
+      await new Promise((r) => setTimeout(r, 300)); // the request is now waiting on the lock
+      server.child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(server.child.exitCode).toBeNull(); // still draining
+    }); // commit: the lock goes, the request can finish
+    await owner.end();
+    const answered = await inFlight!;
+    expect(answered.status).toBe(200);
+    const page = (await answered.json()) as { result: { data: { items: unknown[] } } };
+    expect(page.result.data.items.length).toBeGreaterThan(0);
+
     const port = Number(new URL(credentials.databaseUrl).port);
-    expect(await stop(server)).toBe(0);
+    expect(await server.exited).toBe(0);
     expect(server.stderr()).toContain('"message":"stopped"');
     expect(await portOpen(port)).toBe(false);
   });
