@@ -74,8 +74,8 @@ export async function checkPolicyDrift(sql: Sql, folder = MIGRATIONS_FOLDER): Pr
       for (const statement of list) {
         await reserved.unsafe(statement.replace(/\s+ON\s+(?:"?public"?\.)?"?[\w$]+"?/i, ` ON pg_temp."${copy}"`));
       }
-      const expected = await policiesOf(reserved as unknown as Sql, `pg_temp."${copy}"`);
-      const live = await policiesOf(reserved as unknown as Sql, `public."${table}"`);
+      const expected = await policiesOf(reserved, `pg_temp."${copy}"`);
+      const live = await policiesOf(reserved, `public."${table}"`);
       findings.push(...comparePolicies(table, expected, live));
     }
   } finally {

@@ -5,7 +5,7 @@
  * - `authedProcedure`: any verified key (tenant or platform admin).
  * - `tenantProcedure`: a tenant key; adds `ctx.tenantId` and `ctx.withTenant(tx => …)`, the only
  *   way a resolver reaches tenant data. The tenant comes from the key, never from input.
- * - `platformAdminProcedure`: a platform-admin key.
+ * (Platform-admin procedures get their own tier with the admin path.)
  *
  * No transformer: plain JSON in and out, so curl and non-TypeScript clients can call /trpc.
  */
@@ -44,7 +44,6 @@ const t = initTRPC.context<Context>().create({
 });
 
 export const router = t.router;
-export const createCallerFactory = t.createCallerFactory;
 
 /**
  * Turns AppErrors and recognised database errors into typed tRPC errors, whether a resolver or a
@@ -79,11 +78,4 @@ export const tenantProcedure = authedProcedure.use(({ ctx, next }) => {
       withTenant: <T>(fn: (tx: TenantDb) => Promise<T>) => withTenant(pool, tenantId, fn),
     },
   });
-});
-
-export const platformAdminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.principal.kind !== 'platform') {
-    throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key.');
-  }
-  return next({ ctx: { principal: ctx.principal } });
 });
