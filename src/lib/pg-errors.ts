@@ -10,7 +10,6 @@ export const SQLSTATE = {
   notNullViolation: '23502',
   checkViolation: '23514',
   insufficientPrivilege: '42501',
-  invalidTextRepresentation: '22P02',
   queryCanceled: '57014',
 } as const;
 
@@ -19,6 +18,11 @@ export function pgError(error: unknown): postgres.PostgresError | undefined {
     if (e instanceof postgres.PostgresError) return e;
   }
   return undefined;
+}
+
+/** Class 22, data exception: a value Postgres cannot store (year 0, NUL bytes, bad casts…). */
+export function isDataException(error: unknown): boolean {
+  return sqlState(error)?.startsWith('22') ?? false;
 }
 
 export function sqlState(error: unknown): string | undefined {

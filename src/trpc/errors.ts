@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { AppError } from '../lib/errors.js';
-import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
+import { isDataException, SQLSTATE, sqlState } from '../lib/pg-errors.js';
 
 /**
  * Whatever a procedure threw, as the AppError a client may see. Database errors a module did not
@@ -9,6 +9,10 @@ import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
  */
 export function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
+  // Whatever value zod let through but Postgres cannot store is still the caller's mistake: 400.
+  if (isDataException(error)) {
+    return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not valid for its field (check dates and text).', { cause: error });
+  }
   switch (sqlState(error)) {
     case SQLSTATE.uniqueViolation:
       return new AppError('CONFLICT', 'ALREADY_EXISTS', 'A row with these values already exists.', { cause: error });
@@ -16,7 +20,6 @@ export function toAppError(error: unknown): AppError | undefined {
     case SQLSTATE.insufficientPrivilege:
       return new AppError('NOT_FOUND', 'NOT_FOUND', 'A referenced row was not found.', { cause: error });
     case SQLSTATE.checkViolation:
-    case SQLSTATE.invalidTextRepresentation:
       return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not allowed here.', { cause: error });
     default:
       return undefined;
