@@ -15,15 +15,15 @@
 \pset footer on
 WITH
 tenant_tables AS (
-  SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name, c.relrowsecurity AS rls,
-         c.relforcerowsecurity AS forced, c.relowner,
-         (SELECT a.attnum FROM pg_attribute a
-           WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenant_attnum
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'drizzle') AND n.nspname NOT LIKE 'pg\_%'
-    AND EXISTS (SELECT 1 FROM pg_attribute a
-                 WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+  SELECT * FROM (
+    SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name, c.relrowsecurity AS rls,
+           c.relforcerowsecurity AS forced, c.relowner,
+           (SELECT a.attnum FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS tenant_attnum
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'drizzle') AND n.nspname NOT LIKE 'pg\_%'
+  ) t WHERE tenant_attnum IS NOT NULL
 ),
 app AS (
   SELECT r.oid, r.rolname, r.rolsuper, r.rolbypassrls FROM pg_roles r WHERE r.rolname = :'app_role'
@@ -37,6 +37,10 @@ policies AS (
          (0 = ANY (p.polroles) OR EXISTS (
             SELECT 1 FROM unnest(p.polroles) pr, app WHERE pg_has_role(app.oid, pr, 'MEMBER'))) AS applies_to_app
   FROM tenant_tables t JOIN pg_policy p ON p.polrelid = t.oid
+),
+policies_flagged AS (
+  SELECT *, permissive AND (trim(qual) = 'true' OR trim(check_expr) = 'true' OR (qual = '' AND check_expr = '')) AS always_true
+  FROM policies
 ),
 findings (rule_id, severity, object, problem, fix) AS (
   -- Row-level security itself
@@ -73,16 +77,13 @@ findings (rule_id, severity, object, problem, fix) AS (
   SELECT 'policy-always-true', 'error', object,
          'a permissive policy whose predicate is always true: it opens the table to every tenant',
          format('DROP POLICY %I ON %s;', polname, name)
-  FROM policies
-  WHERE permissive AND applies_to_app
-    AND (trim(qual) = 'true' OR trim(check_expr) = 'true' OR (qual = '' AND check_expr = ''))
+  FROM policies_flagged WHERE always_true AND applies_to_app
   UNION ALL
   SELECT 'policy-no-tenant-setting', 'error', object,
          'the predicate does not read app.tenant_id, so it does not follow the request''s tenant',
          'compare tenant_id with nullif(current_setting(''app.tenant_id'', true), '''')::uuid'
-  FROM policies
-  WHERE applies_to_app AND qual || check_expr NOT LIKE '%app.tenant_id%'
-    AND NOT (permissive AND (trim(qual) = 'true' OR trim(check_expr) = 'true' OR (qual = '' AND check_expr = '')))
+  FROM policies_flagged
+  WHERE applies_to_app AND NOT always_true AND qual || check_expr NOT LIKE '%app.tenant_id%'
   UNION ALL
   SELECT 'policy-without-with-check', 'warning', object,
          'a policy that allows writes has no WITH CHECK (Postgres reuses USING, but the intent is not written down)',
