@@ -7,6 +7,8 @@ import type { Sql } from './client.js';
 
 export const APP_ROLE = 'palisade_app';
 export const OWNER_ROLE = 'palisade_owner';
+/** The platform-admin path's role (migration 0002): tenant lifecycle and named-tenant reads. */
+export const PLATFORM_ROLE = 'palisade_platform';
 
 /** Only [A-Za-z0-9] so it can be written into DDL, which takes no bind parameters. */
 function assertPlainSecret(secret: string): void {
@@ -29,15 +31,16 @@ export async function ensureOwnerAndDatabase(superSql: Sql, database: string, ow
   if (!db) await superSql.unsafe(`create database ${database} owner ${OWNER_ROLE}`);
 }
 
-/** As the owner, after migrations: let palisade_app log in with the given password. */
-export async function enableAppLogin(ownerSql: Sql, password: string): Promise<void> {
+/** As the owner, after migrations: let palisade_app or palisade_platform log in with the given password. */
+export async function enableLogin(ownerSql: Sql, role: typeof APP_ROLE | typeof PLATFORM_ROLE, password: string): Promise<void> {
   assertPlainSecret(password);
-  await ownerSql.unsafe(`alter role ${APP_ROLE} login password '${password}'`);
+  await ownerSql.unsafe(`alter role ${role} login password '${password}'`);
 }
 
 /**
  * Why the server must not serve as the role it is connected as, or [] if it may.
- * Checked at startup: any of these lets a request step around row-level security.
+ * Checked at startup for the app role and the platform role: any of these lets a request step
+ * around row-level security.
  */
 export async function findAppRoleProblems(appSql: Sql): Promise<string[]> {
   const [me] = await appSql<{ name: string; rolsuper: boolean; rolbypassrls: boolean }[]>`

@@ -4,22 +4,40 @@
  * then tRPC at /trpc (auth happens per procedure tier, see trpc/init.ts), then the REST 404/500
  * envelope. Everything the app needs arrives in `deps`, so tests build apps without touching env.
  */
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
-import { Hono } from 'hono';
+import { Hono, type Context as HonoContext } from 'hono';
 import type { Sql } from '../db/client.js';
 import { renderError } from './http/errors.js';
 import { requestId, type RequestIdEnv } from './http/request-id.js';
+import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
+import type { LastUsedRecorder } from './modules/last-used.js';
 import { appRouter } from './trpc/app-router.js';
 
 export interface AppDeps {
   /** Pool connected as the app role (never the owner). */
   pool: Sql;
+  /** Pool connected as the platform role: platform-admin procedures only. */
+  platformPool: Sql;
+  /** Collects keys' and sessions' last use; the caller flushes it (timer, shutdown). */
+  lastUsed: LastUsedRecorder;
   log?: Logger;
+  clock?: Clock;
+  sessionTtlMinutes?: number;
 }
 
-export function createApp({ pool, log = silentLogger }: AppDeps) {
+/** The peer address (no proxy header is trusted); absent for in-process requests. */
+function sourceIp(c: HonoContext): string | null {
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function createApp({ pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720 }: AppDeps) {
   const app = new Hono<RequestIdEnv>();
   app.use(requestId);
 
@@ -39,7 +57,16 @@ export function createApp({ pool, log = silentLogger }: AppDeps) {
       endpoint: '/trpc',
       req: c.req.raw,
       router: appRouter,
-      createContext: () => ({ requestId: c.get('requestId'), headers: c.req.raw.headers, pool }),
+      createContext: () => ({
+        requestId: c.get('requestId'),
+        headers: c.req.raw.headers,
+        sourceIp: sourceIp(c),
+        pool,
+        platformPool,
+        clock,
+        lastUsed,
+        sessionTtlMinutes,
+      }),
       onError({ error, path }) {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
           log('error', 'procedure failed', { requestId: c.get('requestId'), path, error: String(error.cause ?? error) });

@@ -19,6 +19,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PORT: 'http' })).toThrow(ConfigError);
     expect(() => loadConfig({ PORT: 'http' })).toThrow(/PORT: /);
     expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: expected a postgres:\/\//);
-    expect(() => loadConfig({ APP_DATABASE_URL: 'postgres://a@b/c' })).toThrow(/set DATABASE_URL/);
+    expect(() => loadConfig({ APP_DATABASE_URL: 'postgres://a@b/c' })).toThrow(/APP_DATABASE_URL: set DATABASE_URL/);
+    expect(() => loadConfig({ PLATFORM_DATABASE_URL: 'postgres://a@b/c' })).toThrow(/PLATFORM_DATABASE_URL: set DATABASE_URL/);
+    expect(() => loadConfig({ SESSION_TTL_MINUTES: '0' })).toThrow(/SESSION_TTL_MINUTES: /);
   });
 });

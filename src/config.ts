@@ -14,9 +14,11 @@ const envSchema = z.object({
   PALISADE_DATA_DIR: z.string().min(1).default('.palisade'),
   DATABASE_URL: postgresUrl.optional(),
   APP_DATABASE_URL: postgresUrl.optional(),
+  PLATFORM_DATABASE_URL: postgresUrl.optional(),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
   SEED_DEMO: flag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SESSION_TTL_MINUTES: z.coerce.number().int().min(1).max(60 * 24 * 30).default(12 * 60),
 });
 
 export interface Config {
@@ -27,9 +29,13 @@ export interface Config {
   databaseUrl: string | undefined;
   /** The app role's credentials; undefined means: derive them (see README, Roles). */
   appDatabaseUrl: string | undefined;
+  /** The platform role's credentials; undefined means: derive them like the app role's. */
+  platformDatabaseUrl: string | undefined;
   poolMax: number;
   seedDemo: boolean;
   shutdownTimeoutMs: number;
+  /** How long a sign-in session lasts. */
+  sessionTtlMinutes: number;
 }
 
 export class ConfigError extends Error {}
@@ -41,8 +47,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  if (e.APP_DATABASE_URL && !e.DATABASE_URL) {
-    throw new ConfigError('Invalid configuration:\n  APP_DATABASE_URL: set DATABASE_URL (the owner role) as well');
+  for (const name of ['APP_DATABASE_URL', 'PLATFORM_DATABASE_URL'] as const) {
+    if (e[name] && !e.DATABASE_URL) {
+      throw new ConfigError(`Invalid configuration:\n  ${name}: set DATABASE_URL (the owner role) as well`);
+    }
   }
   const embedded = !e.DATABASE_URL;
   return {
@@ -52,8 +60,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.PALISADE_DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     appDatabaseUrl: e.APP_DATABASE_URL,
+    platformDatabaseUrl: e.PLATFORM_DATABASE_URL,
     poolMax: e.DB_POOL_MAX,
     seedDemo: e.SEED_DEMO ?? embedded,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    sessionTtlMinutes: e.SESSION_TTL_MINUTES,
   };
 }

@@ -10,25 +10,33 @@ import { ConfigError, loadConfig } from './config.js';
 import { prepareDatabase } from './database.js';
 import { credentialsPath, ensureDemo, type CredentialsFile } from './demo-credentials.js';
 import { jsonLogger as log } from './lib/log.js';
+import { LastUsedRecorder } from './modules/last-used.js';
+
+/** How often keys' and sessions' last use is written (see modules/last-used.ts). */
+const LAST_USED_FLUSH_MS = 15_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const database = await prepareDatabase(config);
   const pool = openPool(database.appUrl, { max: config.poolMax });
+  const platformPool = openPool(database.platformUrl, { max: 2, applicationName: 'palisade-platform' });
 
-  const problems = await findAppRoleProblems(pool).catch((error: unknown) => [
-    `cannot connect as the app role: ${String(error)}`,
-  ]);
+  const problems = [
+    ...(await findAppRoleProblems(pool).catch((error: unknown) => [`cannot connect as the app role: ${String(error)}`])),
+    ...(await findAppRoleProblems(platformPool).catch((error: unknown) => [`cannot connect as the platform role: ${String(error)}`])),
+  ];
   if (problems.length > 0) {
-    await pool.end();
+    await Promise.all([pool.end(), platformPool.end()]);
     await database.stop();
     throw new Error(
-      `Refusing to serve: the app role could bypass row-level security.\n  - ${problems.join('\n  - ')}\n` +
+      `Refusing to serve: a role the server connects as could bypass row-level security.\n  - ${problems.join('\n  - ')}\n` +
         'Connect as a role that is NOSUPERUSER, NOBYPASSRLS, owns nothing and has no TRUNCATE/REFERENCES (see README, Roles).',
     );
   }
 
-  const app = createApp({ pool, log });
+  const lastUsed = new LastUsedRecorder(pool);
+  lastUsed.start(LAST_USED_FLUSH_MS, (error) => log('warn', 'could not record last use of keys', { error: String(error) }));
+  const app = createApp({ pool, platformPool, lastUsed, log, sessionTtlMinutes: config.sessionTtlMinutes });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -57,7 +65,8 @@ async function main(): Promise<void> {
     await closed;
     clearInterval(reaper);
     clearTimeout(timer);
-    await pool.end({ timeout: 5 });
+    await lastUsed.stop().catch((error: unknown) => log('warn', 'could not record last use of keys', { error: String(error) }));
+    await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 })]);
     await database.stop();
     log('info', 'stopped');
     process.exit(0);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { TestProject } from 'vitest/node';
 import { openPool } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
-import { APP_ROLE, enableAppLogin, ensureOwnerAndDatabase, OWNER_ROLE } from '../db/roles.js';
+import { APP_ROLE, enableLogin, ensureOwnerAndDatabase, OWNER_ROLE, PLATFORM_ROLE } from '../db/roles.js';
 import { withLogin } from '../src/database.js';
 import { startTestPostgres } from './postgres-server.js';
 
@@ -19,6 +19,8 @@ export interface TestDatabase {
   maintenanceUrl: string;
   ownerUrl: string;
   appUrl: string;
+  /** The platform-admin path's role. */
+  platformUrl: string;
 }
 
 declare module 'vitest' {
@@ -32,6 +34,7 @@ export default async function setup(project: TestProject) {
   const database = `palisade_test_${randomBytes(4).toString('hex')}`;
   const ownerPassword = randomBytes(16).toString('hex');
   const appPassword = randomBytes(16).toString('hex');
+  const platformPassword = randomBytes(16).toString('hex');
   const maintenance = openPool(server.superuserUrl('postgres'), { max: 1 });
   try {
     await ensureOwnerAndDatabase(maintenance, database, ownerPassword);
@@ -42,7 +45,8 @@ export default async function setup(project: TestProject) {
   await runMigrations(ownerUrl);
   const owner = openPool(ownerUrl, { max: 1 });
   try {
-    await enableAppLogin(owner, appPassword);
+    await enableLogin(owner, APP_ROLE, appPassword);
+    await enableLogin(owner, PLATFORM_ROLE, platformPassword);
   } finally {
     await owner.end();
   }
@@ -53,6 +57,7 @@ export default async function setup(project: TestProject) {
     maintenanceUrl: server.superuserUrl('postgres'),
     ownerUrl,
     appUrl: withLogin(ownerUrl, APP_ROLE, appPassword),
+    platformUrl: withLogin(ownerUrl, PLATFORM_ROLE, platformPassword),
   });
   process.stdout.write(`\n[palisade tests] PostgreSQL from ${server.kind}, database ${database}\n`);
 

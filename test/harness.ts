@@ -12,6 +12,8 @@ import { apiKeys, customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { createApp } from '../src/app.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
+import type { Clock } from '../src/lib/clock.js';
+import { LastUsedRecorder } from '../src/modules/last-used.js';
 import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants.service.js';
 import type { AppRouter } from '../src/trpc/app-router.js';
 
@@ -19,6 +21,11 @@ export const pg = inject('pg');
 
 export function appPool(max = 4): Sql {
   return openPool(pg.appUrl, { max, applicationName: 'palisade-test' });
+}
+
+/** The platform-admin path's role, as the server's platform procedures use it. */
+export function platformPool(max = 2): Sql {
+  return openPool(pg.platformUrl, { max, applicationName: 'palisade-test-platform' });
 }
 
 /** Fixtures only: the owner is subject to FORCE RLS too, so data goes in through withTenant. */
@@ -30,8 +37,10 @@ export function randomSlug(prefix = 't'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
 
-export function makeTenant(owner: Sql, name = 'Test tenant'): Promise<ProvisionedTenant> {
-  return provisionTenant(owner, { slug: randomSlug(), name });
+/** A tenant with an owner API key; with `withOwner`, also an owner user (temporary password). */
+export function makeTenant(owner: Sql, name = 'Test tenant', options: { withOwner?: boolean } = {}): Promise<ProvisionedTenant> {
+  const slug = randomSlug();
+  return provisionTenant(owner, { slug, name, ...(options.withOwner ? { ownerEmail: `owner@${slug}.example` } : {}) });
 }
 
 export interface Fixture {
@@ -78,18 +87,31 @@ export async function setTenantStatus(owner: Sql, tenantId: string, status: 'act
 
 export interface TestServer {
   url: string;
+  /** Writes the keys' and sessions' noted last use now (the server does it on a timer). */
+  lastUsed: LastUsedRecorder;
   client(key?: string, headers?: Record<string, string>): ReturnType<typeof createTRPCClient<AppRouter>>;
   close(): Promise<void>;
 }
 
-/** The real app on a real port, connected as the app role. */
-export async function startServer(pool: Sql): Promise<TestServer> {
-  const app = createApp({ pool });
+export interface ServerOptions {
+  /** The platform role's pool; one is opened (and closed with the server) when not given. */
+  platformPool?: Sql;
+  /** "Now" for expiry decisions; move it to test grace periods and session lifetimes. */
+  clock?: Clock;
+  sessionTtlMinutes?: number;
+}
+
+/** The real app on a real port, connected as the app role (and the platform role for admin procedures). */
+export async function startServer(pool: Sql, options: ServerOptions = {}): Promise<TestServer> {
+  const platform = options.platformPool ?? platformPool();
+  const lastUsed = new LastUsedRecorder(pool);
+  const app = createApp({ pool, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
+    lastUsed,
     client: (key, headers = {}) =>
       createTRPCClient<AppRouter>({
         links: [
@@ -99,7 +121,11 @@ export async function startServer(pool: Sql): Promise<TestServer> {
           }),
         ],
       }),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await lastUsed.stop();
+      if (!options.platformPool) await platform.end();
+    },
   };
 }
 
@@ -109,8 +135,8 @@ export async function trpcError(call: Promise<unknown>) {
     await call;
   } catch (error) {
     if (error instanceof TRPCClientError) {
-      const data = error.data as { code: string; httpStatus: number; reason: string };
-      return { code: data.code, httpStatus: data.httpStatus, reason: data.reason, message: error.message };
+      const data = error.data as { code: string; httpStatus: number; reason: string; issues?: { path: string; message: string }[] };
+      return { code: data.code, httpStatus: data.httpStatus, reason: data.reason, message: error.message, issues: data.issues };
     }
     throw error;
   }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import * as schema from '../db/schema/index.js';
-import { appPool } from './harness.js';
+import { appPool, platformPool } from './harness.js';
 
 const POLICY_PREDICATE = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
 
@@ -34,8 +34,19 @@ afterAll(() => sql.end());
 
 describe('tenant tables in the catalog', () => {
   it('are exactly the tables declared through tenantTable()', () => {
-    expect(declaredTenantTables).toEqual(['api_keys', 'customers', 'orders']);
+    expect(declaredTenantTables).toEqual(['api_keys', 'audit_events', 'customers', 'orders', 'sessions', 'users']);
     expect(liveTenantTables).toEqual(declaredTenantTables);
+  });
+
+  it('are registered parents-first, the order export and purge rely on', () => {
+    const order = schema.TENANT_TABLES.map((t) => getTableConfig(t).name);
+    expect([...order].sort()).toEqual(declaredTenantTables);
+    for (const table of schema.TENANT_TABLES) {
+      for (const fk of getTableConfig(table).foreignKeys) {
+        const parent = getTableConfig(fk.reference().foreignTable).name;
+        if (parent !== 'tenants') expect(order.indexOf(parent), `${parent} before ${getTableConfig(table).name}`).toBeLessThan(order.indexOf(getTableConfig(table).name));
+      }
+    }
   });
 
   it('have RLS enabled and forced', async () => {
@@ -98,13 +109,13 @@ describe('tenant tables in the catalog', () => {
     expect(fks.filter((f) => !f.has_tenant)).toEqual([]);
   });
 
-  it('are all that the app role may write, and only with SELECT/INSERT/UPDATE/DELETE', async () => {
+  it('are all that the app role may write, and only with SELECT/INSERT/UPDATE/DELETE (audit_events: append-only)', async () => {
     const grants = await sql<{ table_name: string; privilege_type: string }[]>`
       select table_name, privilege_type from information_schema.role_table_grants
       where grantee = 'palisade_app' and table_schema = 'public' order by 1, 2`;
     expect(grants).toEqual(
       liveTenantTables.flatMap((table_name) =>
-        ['DELETE', 'INSERT', 'SELECT', 'UPDATE'].map((privilege_type) => ({ table_name, privilege_type })),
+        (table_name === 'audit_events' ? ['INSERT', 'SELECT'] : ['DELETE', 'INSERT', 'SELECT', 'UPDATE']).map((privilege_type) => ({ table_name, privilege_type })),
       ),
     );
   });
@@ -128,16 +139,52 @@ describe('paths around RLS', () => {
         has_function_privilege('public', p.oid, 'EXECUTE') as public_exec,
         has_function_privilege('palisade_app', p.oid, 'EXECUTE') as app_exec
       from pg_proc p where p.prosecdef and p.pronamespace = 'public'::regnamespace order by 1`;
-    expect(fns).toEqual([
-      { proname: 'resolve_platform_admin_key', config: ['search_path=""'], public_exec: false, app_exec: true },
-      { proname: 'resolve_tenant_api_key', config: ['search_path=""'], public_exec: false, app_exec: true },
-    ]);
+    expect(fns).toEqual(
+      ['resolve_platform_admin_key', 'resolve_session', 'resolve_tenant_api_key', 'resolve_tenant_slug'].map((proname) => ({
+        proname,
+        config: ['search_path=""'],
+        public_exec: false,
+        app_exec: true,
+      })),
+    );
   });
 
-  it('the app role can read neither tenants nor platform admin keys directly', async () => {
-    for (const table of ['tenants', 'platform_admin_keys']) {
+  it('the app role can read neither tenants, platform admin keys nor the platform audit log directly', async () => {
+    for (const table of ['tenants', 'platform_admin_keys', 'platform_audit_events']) {
       const error = await sql.unsafe(`select * from ${table}`).catch((e: { code?: string }) => e);
       expect((error as { code?: string }).code).toBe('42501');
+    }
+  });
+});
+
+describe('the platform role (admin path)', () => {
+  it('passes the same startup check as the app role', async () => {
+    const platform = platformPool(1);
+    try {
+      expect(await findAppRoleProblems(platform)).toEqual([]);
+    } finally {
+      await platform.end();
+    }
+  });
+
+  it('cannot be reached from the app role: no membership either way', async () => {
+    const [row] = await sql<{ app_in_platform: boolean; platform_in_app: boolean }[]>`
+      select pg_has_role('palisade_app', 'palisade_platform', 'MEMBER') as app_in_platform,
+             pg_has_role('palisade_platform', 'palisade_app', 'MEMBER') as platform_in_app`;
+    expect(row).toEqual({ app_in_platform: false, platform_in_app: false });
+    const error = await sql.unsafe('set role palisade_platform').catch((e: { code?: string }) => e);
+    expect((error as { code?: string }).code).toBe('42501');
+  });
+
+  it('without naming a tenant sees no tenant rows', async () => {
+    const platform = platformPool(1);
+    try {
+      for (const table of liveTenantTables) {
+        const [row] = await platform.unsafe<{ n: number }[]>(`select count(*)::int as n from ${table}`);
+        expect({ table, n: row?.n }).toEqual({ table, n: 0 });
+      }
+    } finally {
+      await platform.end();
     }
   });
 });

@@ -31,7 +31,7 @@ interface Running {
 
 function startServer(env: Record<string, string>): Running {
   const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'APP_DATABASE_URL', 'PORT', 'SEED_DEMO'].includes(k)),
+    Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'APP_DATABASE_URL', 'PLATFORM_DATABASE_URL', 'PORT', 'SEED_DEMO'].includes(k)),
   );
   const child = spawn(tsx, ['src/index.ts'], { cwd: root, env: { ...base, PORT: '0', ...env } });
   let out = '';
@@ -173,6 +173,8 @@ describe('startup refusal', () => {
     const server = startServer({
       DATABASE_URL: pg.ownerUrl,
       APP_DATABASE_URL: appUrl.toString(),
+      // Given, so the server does not reset the shared test role's password.
+      PLATFORM_DATABASE_URL: pg.platformUrl,
       PALISADE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-refuse-')),
     });
     expect(await server.exited).toBe(1);

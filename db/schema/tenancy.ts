@@ -13,6 +13,7 @@ import {
   primaryKey,
   uuid,
   type PgColumnBuilderBase,
+  type PgTable,
   type PgTableExtraConfigValue,
 } from 'drizzle-orm/pg-core';
 import type { BuildExtraConfigColumns } from 'drizzle-orm';
@@ -54,6 +55,13 @@ function tenantColumns() {
 
 type TenantColumns<T> = ReturnType<typeof tenantColumns> & T;
 
+/**
+ * Every table declared with tenantTable(), in declaration order. A table can only reference
+ * tables declared before it, so this is parents-first: the order export/import insert in, and
+ * purge deletes in reverse. A test checks it against the catalog's tables with a tenant_id column.
+ */
+export const TENANT_TABLES: PgTable[] = [];
+
 export function tenantTable<
   TName extends string,
   TColumns extends Record<string, PgColumnBuilderBase>,
@@ -64,9 +72,11 @@ export function tenantTable<
 ) {
   // Isolation columns last in the spread so a table cannot redefine them.
   const all: TenantColumns<TColumns> = { ...tenantColumns(), ...columns, ...tenantColumns() };
-  return pgTable(name, all, (t) => [
+  const table = pgTable(name, all, (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
     tenantPolicy(),
     ...(extra?.(t) ?? []),
   ]);
+  TENANT_TABLES.push(table);
+  return table;
 }

@@ -17,6 +17,8 @@ interface Column {
   notnull: boolean;
   hasdefault: boolean;
   generated: boolean;
+  /** The first value a single-column CHECK (col IN (...)) allows, if there is one. */
+  allowed: string | null;
 }
 
 interface TenantTable {
@@ -46,7 +48,10 @@ async function tenantTables(conn: Conn): Promise<TenantTable[]> {
   for (const t of tables) {
     const columns = await conn<Column[]>`
       select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as notnull,
-        (a.atthasdef or a.attidentity <> '') as hasdefault, a.attgenerated <> '' as generated
+        (a.atthasdef or a.attidentity <> '') as hasdefault, a.attgenerated <> '' as generated,
+        (select substring(pg_get_constraintdef(k.oid) from 'ARRAY\\[''([^'']*)''') from pg_constraint k
+          where k.conrelid = a.attrelid and k.contype = 'c' and k.conkey = array[a.attnum]
+            and pg_get_constraintdef(k.oid) like '%ARRAY[%' limit 1) as allowed
       from pg_attribute a where a.attrelid = ${t.oid} and a.attnum > 0 and not a.attisdropped order by a.attnum`;
     const refs = await conn<{ column: string; table: string; refColumn: string }[]>`
       select la.attname as column, format('%I.%I', rn.nspname, rc.relname) as table, ra.attname as "refColumn"
@@ -77,7 +82,9 @@ async function tenantTables(conn: Conn): Promise<TenantTable[]> {
 function valueFor(column: Column): string | undefined {
   const type = column.type;
   if (type === 'uuid') return 'gen_random_uuid()';
-  if (/^(text|character varying|varchar|character|citext)/.test(type)) return lit(`audit-probe-${randomBytes(4).toString('hex')}`);
+  if (column.allowed !== null) return lit(column.allowed);
+  // Lowercase with an @, so it also passes the usual email checks.
+  if (/^(text|character varying|varchar|character|citext)/.test(type)) return lit(`audit-probe-${randomBytes(4).toString('hex')}@probe.invalid`);
   if (/^(integer|bigint|smallint|numeric|real|double precision)/.test(type)) return '0';
   if (type === 'boolean') return 'false';
   if (/^(date|timestamp)/.test(type)) return 'now()';

@@ -8,7 +8,7 @@ import { resolveCredential, type Principal } from '../modules/credentials.servic
 
 export const TENANT_HEADER = 'x-tenant-id';
 
-export async function authenticateRequest(pool: Sql, headers: Headers): Promise<Principal> {
+export async function authenticateRequest(pool: Sql, headers: Headers, now: Date): Promise<Principal> {
   const authorization = headers.get('authorization');
   if (!authorization) {
     throw new AppError('UNAUTHORIZED', 'KEY_MISSING', 'Send an API key in the header "Authorization: Bearer <key>".');
@@ -17,7 +17,7 @@ export async function authenticateRequest(pool: Sql, headers: Headers): Promise<
   if (!match?.[1]) {
     throw new AppError('UNAUTHORIZED', 'KEY_MALFORMED', 'The Authorization header must read "Bearer <key>".');
   }
-  const principal = await resolveCredential(pool, match[1]);
+  const principal = await resolveCredential(pool, match[1], now);
   const claimed = headers.get(TENANT_HEADER);
   if (claimed !== null && (principal.kind !== 'tenant' || claimed.trim().toLowerCase() !== principal.tenantId)) {
     throw new AppError('FORBIDDEN', 'TENANT_MISMATCH', 'X-Tenant-ID names a tenant this key does not belong to.');

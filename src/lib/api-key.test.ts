@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generatePlatformKey, generateTenantKey, hashKey, parseKey } from './api-key.js';
+import { generatePlatformKey, generateSessionToken, generateTenantKey, hashKey, parseKey } from './api-key.js';
 
 describe('api key format', () => {
   it('round-trips a tenant key and keeps only a short start', () => {
@@ -9,6 +9,12 @@ describe('api key format', () => {
     expect(parseKey(key.secret)).toEqual({ kind: 'tenant', slug: 'acme-corp', hash: key.hash });
     expect(key.hash).toBe(hashKey(key.secret));
     expect(key.hash).not.toContain(key.secret.slice(-8));
+  });
+
+  it('round-trips a session token', () => {
+    const token = generateSessionToken('acme');
+    expect(token.secret).toMatch(/^ps_acme_[0-9A-Za-z]{32}$/);
+    expect(parseKey(token.secret)).toEqual({ kind: 'session', slug: 'acme', hash: token.hash });
   });
 
   it('round-trips a platform key', () => {

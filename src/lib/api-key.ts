@@ -1,13 +1,14 @@
 /**
- * API key format and hashing (pure). A tenant key reads `pk_<tenant slug>_<32 base62 chars>`
- * (~190 random bits); a platform-admin key `pa_<32 base62 chars>`. Only the SHA-256 of the whole
- * key is stored: keys are high-entropy, so a fast hash is enough and lookups stay cheap.
+ * Bearer secret formats and hashing (pure). A tenant key reads `pk_<tenant slug>_<32 base62 chars>`
+ * (~190 random bits), a sign-in session token `ps_<tenant slug>_<32 base62>`, a platform-admin key
+ * `pa_<32 base62 chars>`. Only the SHA-256 of the whole secret is stored: secrets are
+ * high-entropy, so a fast hash is enough and lookups stay cheap.
  */
 import { createHash, randomInt } from 'node:crypto';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const SECRET_LENGTH = 32;
-const TENANT_KEY = /^pk_([a-z0-9](?:-?[a-z0-9])*)_([0-9A-Za-z]{32})$/;
+const TENANT_KEY = /^(pk|ps)_([a-z0-9](?:-?[a-z0-9])*)_([0-9A-Za-z]{32})$/;
 const PLATFORM_KEY = /^pa_([0-9A-Za-z]{32})$/;
 
 export interface GeneratedKey {
@@ -18,7 +19,10 @@ export interface GeneratedKey {
   start: string;
 }
 
-export type ParsedKey = { kind: 'tenant'; slug: string; hash: string } | { kind: 'platform'; hash: string };
+export type ParsedKey =
+  | { kind: 'tenant'; slug: string; hash: string }
+  | { kind: 'session'; slug: string; hash: string }
+  | { kind: 'platform'; hash: string };
 
 function randomSecret(): string {
   let out = '';
@@ -39,6 +43,12 @@ export function generateTenantKey(slug: string): GeneratedKey {
   return generated(prefix + randomSecret(), prefix.length);
 }
 
+/** A sign-in session token; like a key, it names its tenant so it can be resolved before one is known. */
+export function generateSessionToken(slug: string): GeneratedKey {
+  const prefix = `ps_${slug}_`;
+  return generated(prefix + randomSecret(), prefix.length);
+}
+
 export function generatePlatformKey(): GeneratedKey {
   return generated(`pa_${randomSecret()}`, 3);
 }
@@ -46,7 +56,7 @@ export function generatePlatformKey(): GeneratedKey {
 /** The key's kind and hash, or undefined when it is not shaped like one of ours. */
 export function parseKey(raw: string): ParsedKey | undefined {
   const tenant = TENANT_KEY.exec(raw);
-  if (tenant?.[1]) return { kind: 'tenant', slug: tenant[1], hash: hashKey(raw) };
+  if (tenant?.[2]) return { kind: tenant[1] === 'ps' ? 'session' : 'tenant', slug: tenant[2], hash: hashKey(raw) };
   if (PLATFORM_KEY.test(raw)) return { kind: 'platform', hash: hashKey(raw) };
   return undefined;
 }

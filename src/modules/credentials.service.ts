@@ -1,22 +1,31 @@
 /**
  * Turning a bearer secret into a principal. This runs before any tenant is known, so it is the
  * one cross-tenant lookup on the request path; it goes only through the narrow SECURITY DEFINER
- * functions `resolve_tenant_api_key` / `resolve_platform_admin_key` (db/migrations/0001), which
- * the app role may execute but whose tables it cannot read.
+ * functions `resolve_tenant_api_key`, `resolve_session` and `resolve_platform_admin_key`
+ * (db/migrations/0001, 0004), which the app role may execute but whose tables it cannot read.
  */
 import type { Sql } from '../../db/client.js';
-import type { API_KEY_ROLES } from '../../db/schema/index.js';
+import type { TenantRole } from '../../db/schema/index.js';
 import { parseKey } from '../lib/api-key.js';
 import { AppError } from '../lib/errors.js';
 
-export type ApiKeyRole = (typeof API_KEY_ROLES)[number];
+/** `tenantSlug` is the slug the credential carries (and was resolved by): new keys are prefixed with it. */
+export type TenantPrincipal =
+  | { kind: 'tenant'; via: 'api_key'; tenantId: string; tenantSlug: string; role: TenantRole; keyId: string }
+  | {
+      kind: 'tenant';
+      via: 'session';
+      tenantId: string;
+      tenantSlug: string;
+      role: TenantRole;
+      sessionId: string;
+      userId: string;
+      mustChangePassword: boolean;
+    };
 
-export type Principal =
-  | { kind: 'tenant'; tenantId: string; keyId: string; role: ApiKeyRole }
-  | { kind: 'platform'; keyId: string };
+export type Principal = TenantPrincipal | { kind: 'platform'; keyId: string };
 
-// Flags are computed in SQL: timestamps come back as strings once Drizzle has set the pool's
-// parsers, and the database clock is the one that wrote revoked_at/expires_at anyway.
+// Flags are computed in SQL against the server's clock (passed in, so tests can move time).
 interface KeyRow {
   key_id: string;
   revoked: boolean;
@@ -27,31 +36,56 @@ function unauthorized(reason: string, message: string): AppError {
   return new AppError('UNAUTHORIZED', reason, message);
 }
 
-function checkUsable<T extends KeyRow>(row: T | undefined): T {
-  if (!row) throw unauthorized('KEY_UNKNOWN', 'This API key is not recognised.');
-  if (row.revoked) throw unauthorized('KEY_REVOKED', 'This API key has been revoked; ask an admin for a new one.');
-  if (row.expired) throw unauthorized('KEY_EXPIRED', 'This API key has expired.');
+function checkUsable<T extends KeyRow>(row: T | undefined, what = 'API key'): T {
+  if (!row) throw unauthorized('KEY_UNKNOWN', `This ${what} is not recognised.`);
+  if (row.revoked) throw unauthorized('KEY_REVOKED', `This ${what} has been revoked; ask an admin for a new one.`);
+  if (row.expired) throw unauthorized('KEY_EXPIRED', `This ${what} has expired.`);
   return row;
 }
 
-export async function resolveCredential(pool: Sql, secret: string): Promise<Principal> {
+function checkTenantActive(status: string): void {
+  if (status !== 'active') {
+    throw new AppError('FORBIDDEN', 'TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
+  }
+}
+
+export async function resolveCredential(pool: Sql, secret: string, now: Date): Promise<Principal> {
+  // As text: Drizzle replaces the pool's date serializers, so a Date would not be sent as one.
+  const at = now.toISOString();
   const parsed = parseKey(secret);
   if (!parsed) {
-    throw unauthorized('KEY_MALFORMED', 'That is not a Palisade API key (expected pk_<tenant>_… or pa_…).');
+    throw unauthorized('KEY_MALFORMED', 'That is not a Palisade API key (expected pk_<tenant>_… or pa_…) or session token (ps_…).');
   }
   if (parsed.kind === 'platform') {
     const [row] = await pool<KeyRow[]>`
-      select key_id, revoked_at is not null as revoked, coalesce(expires_at <= now(), false) as expired
+      select key_id, revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired
       from resolve_platform_admin_key(${parsed.hash})`;
     return { kind: 'platform', keyId: checkUsable(row).key_id };
   }
-  const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: ApiKeyRole })[]>`
+  if (parsed.kind === 'session') {
+    const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; user_id: string; user_disabled: boolean; must_change_password: boolean })[]>`
+      select session_id as key_id, tenant_id, tenant_status, role, user_id, user_disabled, must_change_password,
+        revoked_at is not null as revoked, expires_at <= ${at}::timestamptz as expired
+      from resolve_session(${parsed.slug}, ${parsed.hash})`;
+    const session = checkUsable(row, 'session');
+    if (session.user_disabled) throw unauthorized('USER_DISABLED', 'This user has been disabled; ask a tenant admin.');
+    checkTenantActive(session.tenant_status);
+    return {
+      kind: 'tenant',
+      via: 'session',
+      tenantId: session.tenant_id,
+      tenantSlug: parsed.slug,
+      role: session.role,
+      sessionId: session.key_id,
+      userId: session.user_id,
+      mustChangePassword: session.must_change_password,
+    };
+  }
+  const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole })[]>`
     select key_id, tenant_id, tenant_status, role,
-      revoked_at is not null as revoked, coalesce(expires_at <= now(), false) as expired
+      revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired
     from resolve_tenant_api_key(${parsed.slug}, ${parsed.hash})`;
   const key = checkUsable(row);
-  if (key.tenant_status !== 'active') {
-    throw new AppError('FORBIDDEN', 'TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
-  }
-  return { kind: 'tenant', tenantId: key.tenant_id, keyId: key.key_id, role: key.role };
+  checkTenantActive(key.tenant_status);
+  return { kind: 'tenant', via: 'api_key', tenantId: key.tenant_id, tenantSlug: parsed.slug, keyId: key.key_id, role: key.role };
 }

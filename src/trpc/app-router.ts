@@ -1,12 +1,20 @@
 import { router } from './init.js';
+import { apiKeysRouter } from './routers/api-keys.router.js';
+import { auditRouter } from './routers/audit.router.js';
 import { authRouter } from './routers/auth.router.js';
 import { customersRouter } from './routers/customers.router.js';
 import { ordersRouter } from './routers/orders.router.js';
+import { tenantsRouter } from './routers/tenants.router.js';
+import { usersRouter } from './routers/users.router.js';
 
 export const appRouter = router({
   auth: authRouter,
+  apiKeys: apiKeysRouter,
+  audit: auditRouter,
   customers: customersRouter,
   orders: ordersRouter,
+  tenants: tenantsRouter,
+  users: usersRouter,
 });
 
 /** Import this type (type-only) to build a typed client: `createTRPCClient<AppRouter>(…)`. */

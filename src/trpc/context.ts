@@ -1,9 +1,18 @@
 import type { Sql } from '../../db/client.js';
+import type { Clock } from '../lib/clock.js';
+import type { LastUsedRecorder } from '../modules/last-used.js';
 
 /** What every procedure starts from. Procedure tiers add the principal and the tenant runner. */
 export interface Context {
   requestId: string;
   headers: Headers;
+  /** The peer's address, for the audit log. */
+  sourceIp: string | null;
   /** The app-role pool. Only the auth step and the tenant runner touch it, never a resolver. */
   pool: Sql;
+  /** The platform-role pool. Only the platformAdminProcedure tier hands it out. */
+  platformPool: Sql;
+  clock: Clock;
+  lastUsed: LastUsedRecorder;
+  sessionTtlMinutes: number;
 }

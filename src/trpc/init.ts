@@ -2,19 +2,24 @@
  * tRPC wiring: one initTRPC, the error shape, and the procedure tiers.
  *
  * - `publicProcedure`: no credential.
- * - `authedProcedure`: any verified key (tenant or platform admin).
- * - `tenantProcedure`: a tenant key; adds `ctx.tenantId` and `ctx.withTenant(tx => …)`, the only
- *   way a resolver reaches tenant data. The tenant comes from the key, never from input.
- * (Platform-admin procedures get their own tier with the admin path.)
+ * - `authedProcedure`: any verified credential (tenant key, session, platform-admin key).
+ * - `tenantProcedure` / `tenantAnalystProcedure` / `tenantAdminProcedure`: a tenant credential with
+ *   at least viewer / analyst / admin role; adds `ctx.tenantId` and `ctx.withTenant(tx => …)`, the
+ *   only way a resolver reaches tenant data. The tenant comes from the credential, never from input.
+ * - `sessionProcedure`: a signed-in user's session.
+ * - `platformAdminProcedure`: a platform-admin key; adds `ctx.platform` (the admin path).
  *
  * No transformer: plain JSON in and out, so curl and non-TypeScript clients can call /trpc.
  */
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
+import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { authenticateRequest } from '../http/auth.js';
 import { AppError } from '../lib/errors.js';
+import type { Actor } from '../modules/audit.service.js';
+import type { Principal, TenantPrincipal } from '../modules/credentials.service.js';
 import type { Context } from './context.js';
 import { describeZodError, toAppError, toTRPCError } from './errors.js';
 
@@ -60,22 +65,81 @@ const errorMapping = t.middleware(async ({ next }) => {
 
 export const publicProcedure = t.procedure.use(errorMapping);
 
+/** Any verified credential. Adds the principal, and the actor that audit events record. */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const principal = await authenticateRequest(ctx.pool, ctx.headers);
-  return next({ ctx: { principal } });
+  const now = ctx.clock();
+  const principal = await authenticateRequest(ctx.pool, ctx.headers, now);
+  if (principal.kind === 'tenant') ctx.lastUsed.note(principal, now);
+  const actor: Actor = {
+    type: principal.kind === 'platform' ? 'platform_admin' : principal.via === 'api_key' ? 'api_key' : 'user',
+    id: principal.kind === 'tenant' && principal.via === 'session' ? principal.userId : principal.keyId,
+    requestId: ctx.requestId,
+    sourceIp: ctx.sourceIp,
+  };
+  return next({ ctx: { principal, actor } });
 });
 
-export const tenantProcedure = authedProcedure.use(({ ctx, next }) => {
-  const { principal, pool } = ctx;
+function tenantOnly(principal: Principal): TenantPrincipal {
   if (principal.kind !== 'tenant') {
-    throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'This procedure works on one tenant’s data; use a tenant API key.');
+    throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'This procedure works on one tenant’s data; use a tenant API key or sign in.');
   }
-  const tenantId = principal.tenantId;
+  return principal;
+}
+
+/** A signed-in user's session (not an API key): changing one's password, signing out. */
+export const sessionProcedure = authedProcedure.use(({ ctx, next }) => {
+  const principal = tenantOnly(ctx.principal);
+  if (principal.via !== 'session') {
+    throw new AppError('FORBIDDEN', 'SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
+  }
+  return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.pool, principal.tenantId) } });
+});
+
+function scopedTo(pool: Context['pool'], tenantId: string) {
+  return <T>(fn: (tx: TenantDb) => Promise<T>) => withTenant(pool, tenantId, fn);
+}
+
+/**
+ * A tenant credential with at least `minimum` role. The tenant comes from the credential; the
+ * resolver gets `ctx.withTenant` and nothing wider.
+ */
+function tenantTier(minimum: TenantRole) {
+  return authedProcedure.use(({ ctx, next }) => {
+    const principal = tenantOnly(ctx.principal);
+    if (principal.via === 'session' && principal.mustChangePassword) {
+      throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
+    }
+    if (!roleAtLeast(principal.role, minimum)) {
+      throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
+    }
+    return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.pool, principal.tenantId) } });
+  });
+}
+
+/** Reads a tenant's data: any tenant role. */
+export const tenantProcedure = tenantTier('viewer');
+/** Writes a tenant's (demo) data and runs queries: analyst or higher. */
+export const tenantAnalystProcedure = tenantTier('analyst');
+/** Manages a tenant's keys and users: admin or owner. */
+export const tenantAdminProcedure = tenantTier('admin');
+
+/**
+ * A platform-admin key. The distinct admin path: its work runs on the platform role's pool
+ * (palisade_platform, never reachable from tenant code), and it reaches one tenant's rows only by
+ * naming that tenant in `ctx.platform.withTenant(tenantId, …)`, under the same policies.
+ */
+export const platformAdminProcedure = authedProcedure.use(({ ctx, next }) => {
+  if (ctx.principal.kind !== 'platform') {
+    throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key (pa_…).');
+  }
+  const { platformPool } = ctx;
   return next({
     ctx: {
-      principal,
-      tenantId,
-      withTenant: <T>(fn: (tx: TenantDb) => Promise<T>) => withTenant(pool, tenantId, fn),
+      principal: ctx.principal,
+      platform: {
+        pool: platformPool,
+        withTenant: <T>(tenantId: string, fn: (tx: TenantDb) => Promise<T>) => withTenant(platformPool, tenantId, fn),
+      },
     },
   });
 });

@@ -1,5 +1,5 @@
 import * as customers from '../../modules/customers.service.js';
-import { router, tenantProcedure } from '../init.js';
+import { router, tenantAnalystProcedure, tenantProcedure } from '../init.js';
 
 export const customersRouter = router({
   list: tenantProcedure
@@ -8,13 +8,13 @@ export const customersRouter = router({
   get: tenantProcedure
     .input(customers.customerIdInput)
     .query(({ ctx, input }) => ctx.withTenant((tx) => customers.getCustomer(tx, input))),
-  create: tenantProcedure
+  create: tenantAnalystProcedure
     .input(customers.createCustomerInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => customers.createCustomer(tx, input))),
-  update: tenantProcedure
+  update: tenantAnalystProcedure
     .input(customers.updateCustomerInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => customers.updateCustomer(tx, input))),
-  delete: tenantProcedure
+  delete: tenantAnalystProcedure
     .input(customers.customerIdInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => customers.deleteCustomer(tx, input))),
 });

@@ -1,5 +1,5 @@
 import * as orders from '../../modules/orders.service.js';
-import { router, tenantProcedure } from '../init.js';
+import { router, tenantAnalystProcedure, tenantProcedure } from '../init.js';
 
 export const ordersRouter = router({
   list: tenantProcedure
@@ -8,13 +8,13 @@ export const ordersRouter = router({
   get: tenantProcedure
     .input(orders.orderIdInput)
     .query(({ ctx, input }) => ctx.withTenant((tx) => orders.getOrder(tx, input))),
-  create: tenantProcedure
+  create: tenantAnalystProcedure
     .input(orders.createOrderInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.createOrder(tx, input))),
-  update: tenantProcedure
+  update: tenantAnalystProcedure
     .input(orders.updateOrderInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.updateOrder(tx, input))),
-  delete: tenantProcedure
+  delete: tenantAnalystProcedure
     .input(orders.orderIdInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.deleteOrder(tx, input))),
 });
