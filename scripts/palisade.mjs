@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// The `palisade` command (package.json "bin"): `palisade audit [--json] [--app-role <role>]`.
-// Plain JS so it runs without a build; it loads the TypeScript commands through tsx.
+// The `palisade` command (package.json "bin", `npm run palisade -- …`): `palisade audit …` runs the
+// isolation audit (scripts/audit.ts); every other command (tenant, key, user, admin-key, help) is
+// scripts/cli.ts. Plain JS so it runs without a build; it loads the TypeScript through tsx.
 import { register } from 'tsx/esm/api';
 
-const commands = { audit: './audit.ts' };
-const [command] = process.argv.splice(2, 1);
-if (!command || !(command in commands)) {
-  process.stderr.write(`usage: palisade <${Object.keys(commands).join('|')}> [options]\n`);
-  process.exit(command ? 2 : 0);
-}
 register();
-await import(commands[command]);
+if (process.argv[2] === 'audit') {
+  process.argv.splice(2, 1);
+  await import('./audit.ts');
+} else {
+  await import('./cli.ts');
+}

@@ -14,6 +14,7 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
 import type { LastUsedRecorder } from './modules/last-used.js';
+import { LoginThrottle } from './modules/sessions.service.js';
 import { appRouter } from './trpc/app-router.js';
 
 export interface AppDeps {
@@ -26,6 +27,8 @@ export interface AppDeps {
   log?: Logger;
   clock?: Clock;
   sessionTtlMinutes?: number;
+  /** Failed sign-in counters; one is created per app when not given. */
+  loginThrottle?: LoginThrottle;
 }
 
 /** The peer address (no proxy header is trusted); absent for in-process requests. */
@@ -37,7 +40,7 @@ function sourceIp(c: HonoContext): string | null {
   }
 }
 
-export function createApp({ pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720 }: AppDeps) {
+export function createApp({ pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720, loginThrottle = new LoginThrottle() }: AppDeps) {
   const app = new Hono<RequestIdEnv>();
   app.use(requestId);
 
@@ -66,6 +69,7 @@ export function createApp({ pool, platformPool, lastUsed, log = silentLogger, cl
         clock,
         lastUsed,
         sessionTtlMinutes,
+        loginThrottle,
       }),
       onError({ error, path }) {
         if (error.code === 'INTERNAL_SERVER_ERROR') {

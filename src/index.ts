@@ -79,7 +79,10 @@ function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: st
   const lines = [`\nPalisade is listening on ${url}`];
   if (demo) {
     lines.push(`\nDemo credentials (also in ${credentialsPath(dataDir)}):`);
-    for (const t of demo.tenants) lines.push(`  ${t.name.padEnd(20)} ${t.apiKey}`);
+    for (const t of demo.tenants) {
+      lines.push(`  ${t.name.padEnd(20)} ${t.apiKey}`);
+      if (t.owner) lines.push(`  ${''.padEnd(20)} sign in: ${t.slug} / ${t.owner.email} / ${t.owner.temporaryPassword} (temporary)`);
+    }
     lines.push(`  ${'Platform admin'.padEnd(20)} ${demo.adminKey}`);
     const first = demo.tenants[0];
     if (first) lines.push(`\nTry:\n  curl -H "Authorization: Bearer ${first.apiKey}" ${url}/trpc/orders.list`);

@@ -50,8 +50,8 @@ export interface Fixture {
 }
 
 /** A tenant with one customer and `count` orders spread over regions and dates. */
-export async function makeTenantWithOrders(owner: Sql, count = 3, name?: string): Promise<Fixture> {
-  const tenant = await makeTenant(owner, name);
+export async function makeTenantWithOrders(owner: Sql, count = 3, name?: string, options: { withOwner?: boolean } = {}): Promise<Fixture> {
+  const tenant = await makeTenant(owner, name, options);
   return withTenant(owner, tenant.id, async (tx) => {
     const [customer] = await tx
       .insert(customers)

@@ -176,6 +176,20 @@ describe('the platform role (admin path)', () => {
     expect((error as { code?: string }).code).toBe('42501');
   });
 
+  it('may work on every tenant table (export, import and purge cover them all), never TRUNCATE or REFERENCES', async () => {
+    // has_table_privilege, not role_table_grants: that view hides grants to roles we are not.
+    const grants = await sql<{ table_name: string; privilege_type: string }[]>`
+      select c.relname as table_name, p.privilege_type
+      from pg_class c cross join unnest(array['DELETE', 'INSERT', 'REFERENCES', 'SELECT', 'TRUNCATE', 'UPDATE']) as p(privilege_type)
+      where c.relnamespace = 'public'::regnamespace and c.relname = any(${liveTenantTables})
+        and has_table_privilege('palisade_platform', c.oid, p.privilege_type) order by 1, 2`;
+    expect(grants).toEqual(
+      liveTenantTables.flatMap((table_name) =>
+        (table_name === 'audit_events' ? ['DELETE', 'INSERT', 'SELECT'] : ['DELETE', 'INSERT', 'SELECT', 'UPDATE']).map((privilege_type) => ({ table_name, privilege_type })),
+      ),
+    );
+  });
+
   it('without naming a tenant sees no tenant rows', async () => {
     const platform = platformPool(1);
     try {

@@ -16,9 +16,11 @@ interface TableSpec {
   /** A column the update probe rewrites to itself. */
   touch: string;
   /** Row values for an insert probe into the given fixture's tenant. */
-  values(f: Fixture): Record<string, string>;
+  values(f: Fixture & { userId: string }): Record<string, string>;
   /** One row id of the fixture in this table. */
   rowId(f: Fixture, sql: Sql): Promise<string>;
+  /** The app role may only SELECT and INSERT (audit_events): UPDATE and DELETE are refused outright. */
+  appendOnly?: boolean;
 }
 
 const firstId = (table: string) => async (f: Fixture, owner: Sql) =>
@@ -49,17 +51,46 @@ const TABLES: TableSpec[] = [
     },
     rowId: firstId('api_keys'),
   },
+  {
+    table: 'users',
+    touch: 'name',
+    values: () => ({ email: `probe-${Math.random()}@x.example`, name: 'probe', role: 'viewer', password_hash: 'x' }),
+    rowId: firstId('users'),
+  },
+  {
+    table: 'sessions',
+    touch: 'expires_at',
+    values: (f) => ({ user_id: f.userId, token_hash: `probe-${Math.random()}`, expires_at: '2099-01-01T00:00:00Z' }),
+    rowId: firstId('sessions'),
+  },
+  {
+    table: 'audit_events',
+    touch: 'action',
+    values: () => ({ action: 'probe.insert', actor_type: 'system' }),
+    rowId: firstId('audit_events'),
+    appendOnly: true,
+  },
 ];
+
+/** makeTenantWithOrders plus an owner user with one session: every tenant table has a row. */
+async function fullTenant(name: string): Promise<Fixture & { userId: string }> {
+  const f = await makeTenantWithOrders(owner, 3, name, { withOwner: true });
+  const userId = f.tenant.owner!.userId;
+  await withTenant(owner, f.tenant.id, (tx) =>
+    tx.$client`insert into sessions (user_id, token_hash, expires_at) values (${userId}, ${`fixture-${f.tenant.id}`}, now() + interval '1 hour')`,
+  );
+  return { ...f, userId };
+}
 
 let owner: Sql;
 let app: Sql;
-let a: Fixture;
-let b: Fixture;
+let a: Fixture & { userId: string };
+let b: Fixture & { userId: string };
 
 beforeAll(async () => {
   owner = ownerPool();
   app = appPool(2);
-  [a, b] = await Promise.all([makeTenantWithOrders(owner, 3, 'A'), makeTenantWithOrders(owner, 3, 'B')]);
+  [a, b] = await Promise.all([fullTenant('A'), fullTenant('B')]);
 });
 afterAll(async () => {
   await Promise.all([owner.end(), app.end()]);
@@ -98,12 +129,16 @@ describe.each(TABLES)('$table', (spec) => {
   });
 
   it("A's context updates and deletes none of B's rows", async () => {
-    const updated = await asTenant(a.tenant.id, (tx) =>
-      tx`update ${tx(spec.table)} set ${tx(spec.touch)} = ${tx(spec.touch)} where id = ${bRowId}`,
-    );
-    expect(updated.count).toBe(0);
-    const deleted = await asTenant(a.tenant.id, (tx) => tx`delete from ${tx(spec.table)} where id = ${bRowId}`);
-    expect(deleted.count).toBe(0);
+    const update = () =>
+      asTenant(a.tenant.id, (tx) => tx`update ${tx(spec.table)} set ${tx(spec.touch)} = ${tx(spec.touch)} where id = ${bRowId}`);
+    const remove = () => asTenant(a.tenant.id, (tx) => tx`delete from ${tx(spec.table)} where id = ${bRowId}`);
+    if (spec.appendOnly) {
+      expect(await sqlstate(update())).toBe('42501');
+      expect(await sqlstate(remove())).toBe('42501');
+    } else {
+      expect((await update()).count).toBe(0);
+      expect((await remove()).count).toBe(0);
+    }
     const stillThere = await withTenant(owner, b.tenant.id, (tx) =>
       tx.$client`select count(*)::int as n from ${tx.$client(spec.table)} where id = ${bRowId}`,
     );
@@ -113,6 +148,7 @@ describe.each(TABLES)('$table', (spec) => {
   it("A's context cannot insert into B or move its own row to B (42501)", async () => {
     const values = { ...spec.values(b), tenant_id: b.tenant.id };
     expect(await sqlstate(asTenant(a.tenant.id, (tx) => tx`insert into ${tx(spec.table)} ${tx(values)}`))).toBe('42501');
+    // (append-only tables refuse the UPDATE itself: also 42501)
     expect(
       await sqlstate(asTenant(a.tenant.id, (tx) => tx`update ${tx(spec.table)} set tenant_id = ${b.tenant.id} where id = ${aRowId}`)),
     ).toBe('42501');
@@ -137,8 +173,10 @@ describe.each(TABLES)('$table', (spec) => {
       expect(await fresh`select id from ${fresh(spec.table)}`).toHaveLength(0);
       expect(await sqlstate(fresh`insert into ${fresh(spec.table)} ${fresh({ ...spec.values(a), tenant_id: a.tenant.id })}`)).toBe('42501');
       expect(await sqlstate(fresh`insert into ${fresh(spec.table)} ${fresh(spec.values(a))}`)).toBe('42501'); // tenant_id defaults to NULL here
-      expect((await fresh`update ${fresh(spec.table)} set ${fresh(spec.touch)} = ${fresh(spec.touch)}`).count).toBe(0);
-      expect((await fresh`delete from ${fresh(spec.table)}`).count).toBe(0);
+      if (!spec.appendOnly) {
+        expect((await fresh`update ${fresh(spec.table)} set ${fresh(spec.touch)} = ${fresh(spec.touch)}`).count).toBe(0);
+        expect((await fresh`delete from ${fresh(spec.table)}`).count).toBe(0);
+      }
     } finally {
       await fresh.end();
     }
@@ -153,7 +191,7 @@ describe.each(TABLES)('$table', (spec) => {
       expect(setting?.v).toBe(''); // '' not NULL: why the policy needs nullif
       expect(await reused`select id from ${reused(spec.table)}`).toHaveLength(0);
       expect(await sqlstate(reused`insert into ${reused(spec.table)} ${reused({ ...spec.values(a), tenant_id: a.tenant.id })}`)).toBe('42501');
-      expect((await reused`delete from ${reused(spec.table)}`).count).toBe(0);
+      if (!spec.appendOnly) expect((await reused`delete from ${reused(spec.table)}`).count).toBe(0);
     } finally {
       await reused.end();
     }

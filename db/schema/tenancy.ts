@@ -3,8 +3,8 @@
  * (see ../shared/ISOLATION.md and the README's "Adding a tenant table"): `tenant_id uuid not null`
  * referencing tenants, a random uuid `id`, primary key `(tenant_id, id)`, and the single RLS policy.
  * FORCE ROW LEVEL SECURITY and grants are not expressible in drizzle-kit, so each new tenant table
- * also needs `select palisade_secure_tenant_table('<name>')` in a custom migration; a test fails
- * when one is missing.
+ * also needs a custom migration with `FORCE ROW LEVEL SECURITY` and its grants to palisade_app and
+ * palisade_platform (README, "Adding a tenant table"); the catalog test fails when one is missing.
  */
 import { sql } from 'drizzle-orm';
 import {

@@ -3,7 +3,7 @@
  * event exists exactly when the change committed. Tenant events go to `audit_events` (tenant
  * table, append-only for the app role); platform events to `platform_audit_events`.
  */
-import { and, desc, eq, gte, like, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, like, lt, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { auditEvents, platformAuditEvents } from '../../db/schema/index.js';
@@ -45,7 +45,7 @@ export async function recordAuditEvent(tx: TenantDb, actor: Actor, event: AuditE
 }
 
 /** Records a platform event with the platform role (or the owner, from the CLI). */
-export async function recordPlatformEvent(db: Db, actor: Actor, event: AuditEventInput & { tenantId?: string }): Promise<void> {
+export async function recordPlatformEvent(db: Pick<Db, 'insert'>, actor: Actor, event: AuditEventInput & { tenantId?: string }): Promise<void> {
   await db.insert(platformAuditEvents).values({ ...eventValues(actor, event), targetTenantId: event.tenantId ?? null });
 }
 
@@ -67,7 +67,9 @@ function filters(table: Columns, input: ListAuditEventsInput): SQL[] {
   const where: SQL[] = [];
   if (input.action) where.push(input.action.endsWith('.') ? like(table.action, `${input.action}%`) : eq(table.action, input.action));
   if (input.from) where.push(gte(table.at, new Date(input.from)));
-  if (input.to) where.push(lte(table.at, new Date(input.to)));
+  // Events carry microseconds but the API shows milliseconds: `to` covers its whole millisecond,
+  // so an event's own `at` as `to` includes it.
+  if (input.to) where.push(lt(table.at, new Date(Date.parse(input.to) + 1)));
   return where;
 }
 

@@ -32,7 +32,8 @@ function random(seed: number): () => number {
 export async function seedDemo(ownerPool: Sql, today = new Date()): Promise<DemoCredentials> {
   const provisioned: ProvisionedTenant[] = [];
   for (const [index, spec] of DEMO_TENANTS.entries()) {
-    const tenant = await provisionTenant(ownerPool, { slug: spec.slug, name: spec.name });
+    // The owner can sign in (auth.login) with the temporary password, and must replace it first.
+    const tenant = await provisionTenant(ownerPool, { slug: spec.slug, name: spec.name, ownerEmail: `owner@${spec.slug}.example` });
     const rand = random(index + 1);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
     await withTenant(ownerPool, tenant.id, async (tx) => {

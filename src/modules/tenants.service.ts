@@ -101,8 +101,12 @@ async function createTenantRows(
   });
 }
 
-export async function createPlatformAdminKey(ownerPool: Sql, name: string): Promise<string> {
+/** Mints a platform-admin key (owner credentials: the CLI, the demo seed), with its platform event. */
+export async function createPlatformAdminKey(ownerPool: Sql, name: string, actor: Actor = SYSTEM_ACTOR): Promise<string> {
   const key = generatePlatformKey();
-  await drizzleOver(ownerPool).insert(platformAdminKeys).values({ name, keyHash: key.hash, keyStart: key.start });
+  await drizzleOver(ownerPool).transaction(async (tx) => {
+    const [row] = await tx.insert(platformAdminKeys).values({ name, keyHash: key.hash, keyStart: key.start }).returning({ id: platformAdminKeys.id });
+    await recordPlatformEvent(tx, actor, { action: 'platform_admin_key.create', targetType: 'platform_admin_key', targetId: row!.id, details: { name } });
+  });
   return key.secret;
 }

@@ -1,6 +1,7 @@
 import type { Sql } from '../../db/client.js';
 import type { Clock } from '../lib/clock.js';
 import type { LastUsedRecorder } from '../modules/last-used.js';
+import type { LoginThrottle } from '../modules/sessions.service.js';
 
 /** What every procedure starts from. Procedure tiers add the principal and the tenant runner. */
 export interface Context {
@@ -15,4 +16,6 @@ export interface Context {
   clock: Clock;
   lastUsed: LastUsedRecorder;
   sessionTtlMinutes: number;
+  /** Slows down repeated failed sign-ins (in memory, one per app). */
+  loginThrottle: LoginThrottle;
 }

@@ -1,0 +1,300 @@
+/**
+ * Signing in and out, and changing one's password. Sessions are bearer tokens like API keys
+ * (`ps_<slug>_<32 base62>`, only the SHA-256 stored) and are resolved the same way on each request
+ * (credentials.service.ts).
+ *
+ * Sign-in is the one place a tenant is chosen by the caller's input rather than by a credential, so
+ * it is the one function here that takes the app-role pool: the slug goes through the narrow
+ * SECURITY DEFINER `resolve_tenant_slug`, and the user is then read inside that tenant's own
+ * transaction, under the tenant policy.
+ */
+import { and, eq, isNull } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Sql } from '../../db/client.js';
+import { sessions, users } from '../../db/schema/index.js';
+import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
+import { generateSessionToken } from '../lib/api-key.js';
+import { AppError } from '../lib/errors.js';
+import { DECOY_HASH, hashPassword, verifyPassword } from '../lib/password.js';
+import { recordAuditEvent, type Actor } from './audit.service.js';
+import { revokeUserSessions, toUser, type User } from './users.service.js';
+
+export const PASSWORD_MIN_LENGTH = 12;
+export const PASSWORD_MAX_LENGTH = 200;
+
+// Input limits bound the work an anonymous caller can cause (scrypt cost grows with input size).
+export const loginInput = z.object({
+  tenant: z.string().trim().toLowerCase().min(1).max(100),
+  email: z.string().trim().toLowerCase().min(1).max(254),
+  password: z.string().min(1).max(PASSWORD_MAX_LENGTH),
+});
+export type LoginInput = z.infer<typeof loginInput>;
+
+export const changePasswordInput = z
+  .object({
+    currentPassword: z.string().min(1).max(PASSWORD_MAX_LENGTH),
+    newPassword: z
+      .string()
+      .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+      .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
+  })
+  .refine((v) => v.newPassword !== v.currentPassword, { message: 'must differ from the current password', path: ['newPassword'] });
+export type ChangePasswordInput = z.infer<typeof changePasswordInput>;
+
+// ---------------------------------------------------------------------------------------------
+// Login throttle
+
+export interface LoginThrottleOptions {
+  /** Failures tolerated before attempts are refused. */
+  maxFailures?: number;
+  /** A key is forgotten after this long without failures (counted from the end of any block). */
+  windowMs?: number;
+  /** The first block; each further failure doubles it. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+interface ThrottleEntry {
+  failures: number;
+  lastFailureAt: number;
+  blockedUntil: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Slows down password guessing, in memory (per server process; a restart forgets it). Keys are
+ * the account (tenant slug + email) and the source address. After `maxFailures` failures, each
+ * further attempt within the block is refused before any password check; each failure after that
+ * doubles the block (30 s, 1 min, 2 min, … capped at 15 min). A key is forgotten after a quiet
+ * window following its last failure or block, so a persistent guesser stays at the cap.
+ * Times come from the caller (the server's injectable clock).
+ */
+export class LoginThrottle {
+  private readonly entries = new Map<string, ThrottleEntry>();
+  private readonly maxFailures: number;
+  private readonly windowMs: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private lastSweep = 0;
+
+  constructor(options: LoginThrottleOptions = {}) {
+    this.maxFailures = options.maxFailures ?? 5;
+    this.windowMs = options.windowMs ?? 15 * MINUTE_MS;
+    this.baseDelayMs = options.baseDelayMs ?? 30_000;
+    this.maxDelayMs = options.maxDelayMs ?? 15 * MINUTE_MS;
+  }
+
+  static accountKey(tenantSlug: string, email: string): string {
+    return `account:${tenantSlug}\u0000${email}`;
+  }
+
+  static sourceKey(sourceIp: string): string {
+    return `ip:${sourceIp}`;
+  }
+
+  /** Throws TOO_MANY_REQUESTS (LOGIN_THROTTLED) when any key is blocked at `now`. */
+  check(keys: string[], now: Date): void {
+    const at = now.getTime();
+    const waitMs = Math.max(0, ...keys.map((key) => (this.live(key, at)?.blockedUntil ?? 0) - at));
+    if (waitMs > 0) {
+      const seconds = Math.ceil(waitMs / 1000);
+      throw new AppError('TOO_MANY_REQUESTS', 'LOGIN_THROTTLED', `Too many failed sign-in attempts; try again in ${seconds} seconds.`);
+    }
+  }
+
+  fail(keys: string[], now: Date): void {
+    const at = now.getTime();
+    this.sweep(at);
+    for (const key of keys) {
+      const entry = this.live(key, at) ?? { failures: 0, lastFailureAt: at, blockedUntil: 0 };
+      entry.failures += 1;
+      entry.lastFailureAt = at;
+      const over = entry.failures - this.maxFailures;
+      if (over >= 0) entry.blockedUntil = at + Math.min(this.baseDelayMs * 2 ** Math.min(over, 30), this.maxDelayMs);
+      this.entries.set(key, entry);
+    }
+  }
+
+  clear(key: string): void {
+    this.entries.delete(key);
+  }
+
+  private live(key: string, at: number): ThrottleEntry | undefined {
+    const entry = this.entries.get(key);
+    if (entry && this.stale(entry, at)) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private stale(entry: ThrottleEntry, at: number): boolean {
+    return at - Math.max(entry.lastFailureAt, entry.blockedUntil) >= this.windowMs;
+  }
+
+  /** Drops forgotten keys at most once a window, so memory follows recent failures only. */
+  private sweep(at: number): void {
+    if (at - this.lastSweep < this.windowMs) return;
+    this.lastSweep = at;
+    for (const [key, entry] of this.entries) if (this.stale(entry, at)) this.entries.delete(key);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+
+export interface SignInContext {
+  /** The server's clock: session expiry and the throttle use it. */
+  now: Date;
+  sessionTtlMinutes: number;
+  throttle: LoginThrottle;
+  requestId?: string | null;
+  sourceIp?: string | null;
+}
+
+export interface SignInResult {
+  /** Shown once; only its hash is stored. Send it as `Authorization: Bearer <token>`. */
+  token: string;
+  expiresAt: string;
+  mustChangePassword: boolean;
+  user: User;
+  tenant: { id: string; slug: string };
+}
+
+/** One answer for every wrong credential, so a caller cannot tell which part was wrong. */
+function invalidCredentials(): AppError {
+  return new AppError('UNAUTHORIZED', 'INVALID_CREDENTIALS', 'The tenant, email or password is not correct.');
+}
+
+type FailureReason = 'unknown_email' | 'wrong_password' | 'user_disabled' | 'tenant_suspended';
+
+/**
+ * Signs a user in and opens a session that expires `sessionTtlMinutes` after `now`.
+ * Unknown tenant, unknown email, wrong password and disabled user all answer INVALID_CREDENTIALS
+ * with the same message, after the same scrypt work (a decoy hash when there is no user). Correct
+ * credentials on a suspended tenant answer TENANT_SUSPENDED. Failures feed the throttle and, when
+ * the tenant exists, its audit log (`auth.login_failed`).
+ */
+export async function signIn(pool: Sql, input: LoginInput, context: SignInContext): Promise<SignInResult> {
+  const { now, throttle } = context;
+  const accountKey = LoginThrottle.accountKey(input.tenant, input.email);
+  const keys = context.sourceIp ? [accountKey, LoginThrottle.sourceKey(context.sourceIp)] : [accountKey];
+  throttle.check(keys, now);
+
+  const [tenant] = await pool<{ tenant_id: string; tenant_status: string }[]>`
+    select tenant_id, tenant_status from resolve_tenant_slug(${input.tenant})`;
+  if (!tenant) {
+    await verifyPassword(input.password, DECOY_HASH);
+    throttle.fail(keys, now);
+    throw invalidCredentials();
+  }
+  const tenantId = tenant.tenant_id;
+  const actor = (id: string | null): Actor => ({ type: 'user', id, requestId: context.requestId ?? null, sourceIp: context.sourceIp ?? null });
+  const recordFailure = (reason: FailureReason, userId: string | null) =>
+    withTenant(pool, tenantId, (tx) =>
+      recordAuditEvent(tx, actor(userId), {
+        action: 'auth.login_failed',
+        ...(userId ? { targetType: 'user', targetId: userId } : {}),
+        details: { email: input.email, reason },
+      }),
+    );
+
+  const [user] = await withTenant(pool, tenantId, (tx) => tx.select().from(users).where(eq(users.email, input.email)));
+  // Verified even when there is no such user, so the response time does not say whether it exists.
+  const passwordOk = await verifyPassword(input.password, user?.passwordHash ?? DECOY_HASH);
+  const failure: FailureReason | undefined = !user ? 'unknown_email' : !passwordOk ? 'wrong_password' : user.disabledAt ? 'user_disabled' : undefined;
+  if (failure || !user) {
+    throttle.fail(keys, now);
+    await recordFailure(failure ?? 'unknown_email', user?.id ?? null);
+    throw invalidCredentials();
+  }
+  // The password was right: the account's counter starts over (the address's does not).
+  throttle.clear(accountKey);
+  if (tenant.tenant_status !== 'active') {
+    await recordFailure('tenant_suspended', user.id);
+    throw new AppError('FORBIDDEN', 'TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
+  }
+
+  const token = generateSessionToken(input.tenant);
+  const expiresAt = new Date(now.getTime() + context.sessionTtlMinutes * MINUTE_MS);
+  const opened = await withTenant(pool, tenantId, async (tx) => {
+    // Only if the user was not disabled and the password not changed since it was checked.
+    const [fresh] = await tx
+      .update(users)
+      .set({ lastLoginAt: now })
+      .where(and(eq(users.id, user.id), isNull(users.disabledAt), eq(users.passwordHash, user.passwordHash)))
+      .returning();
+    if (!fresh) return undefined;
+    const [session] = await tx
+      .insert(sessions)
+      .values({ userId: fresh.id, tokenHash: token.hash, createdAt: now, expiresAt })
+      .returning({ id: sessions.id });
+    await recordAuditEvent(tx, actor(fresh.id), {
+      action: 'auth.login',
+      targetType: 'user',
+      targetId: fresh.id,
+      details: { email: fresh.email, sessionId: session!.id, expiresAt: expiresAt.toISOString() },
+    });
+    return fresh;
+  });
+  if (!opened) throw invalidCredentials();
+  return {
+    token: token.secret,
+    expiresAt: expiresAt.toISOString(),
+    mustChangePassword: opened.mustChangePassword,
+    user: toUser(opened),
+    tenant: { id: tenantId, slug: input.tenant },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed-in user
+
+export interface SessionContext {
+  userId: string;
+  sessionId: string;
+  actor: Actor;
+  now: Date;
+}
+
+/**
+ * Replaces the signed-in user's password after checking the current one (INVALID_CREDENTIALS
+ * otherwise), clears `mustChangePassword`, and revokes the user's other sessions: whoever else
+ * knew the old password is signed out. Wrong current passwords feed the throttle when given, so
+ * a stolen session cannot be used to guess the password.
+ */
+export async function changePassword(
+  tx: TenantDb,
+  input: ChangePasswordInput,
+  context: SessionContext & { throttle?: LoginThrottle },
+): Promise<{ mustChangePassword: false; revokedSessions: number }> {
+  const throttleKey = [`user:${context.userId}`];
+  context.throttle?.check(throttleKey, context.now);
+  const [user] = await tx.select().from(users).where(eq(users.id, context.userId)).for('update');
+  if (!user || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
+    context.throttle?.fail(throttleKey, context.now);
+    throw new AppError('UNAUTHORIZED', 'INVALID_CREDENTIALS', 'The current password is not correct.');
+  }
+  context.throttle?.clear(throttleKey[0]!);
+  const passwordHash = await hashPassword(input.newPassword);
+  await tx.update(users).set({ passwordHash, mustChangePassword: false }).where(eq(users.id, user.id));
+  const revokedSessions = await revokeUserSessions(tx, user.id, context.now, context.sessionId);
+  await recordAuditEvent(tx, context.actor, {
+    action: 'user.change_password',
+    targetType: 'user',
+    targetId: user.id,
+    details: { revokedSessions },
+  });
+  return { mustChangePassword: false, revokedSessions };
+}
+
+/** Ends the current session: the token answers KEY_REVOKED from now on. */
+export async function signOut(tx: TenantDb, context: SessionContext): Promise<{ sessionId: string; revokedAt: string }> {
+  await tx
+    .update(sessions)
+    .set({ revokedAt: context.now })
+    .where(and(eq(sessions.id, context.sessionId), isNull(sessions.revokedAt)));
+  await recordAuditEvent(tx, context.actor, { action: 'auth.logout', targetType: 'session', targetId: context.sessionId });
+  return { sessionId: context.sessionId, revokedAt: context.now.toISOString() };
+}
