@@ -5,8 +5,9 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
-import { orders } from '../db/schema/index.js';
+import { orders, sessions, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
+import { generateSessionToken } from '../src/lib/api-key.js';
 import { resolveCredential } from '../src/modules/credentials.service.js';
 import { makeTenantWithOrders, ownerPool, pg, type Fixture } from './harness.js';
 
@@ -72,5 +73,16 @@ describe('round trips', () => {
 
   it('resolving an API key costs 1', async () => {
     expect(await measure(() => resolveCredential(pool, fixture.tenant.apiKey, new Date()))).toBe(1);
+  });
+
+  it('resolving a session token costs 1', async () => {
+    const token = generateSessionToken(fixture.tenant.slug);
+    const userId = (await withTenant(owner, fixture.tenant.id, (tx) =>
+      tx.insert(users).values({ email: 'rt@x.example', name: 'rt', role: 'viewer', passwordHash: 'x' }).returning({ id: users.id }),
+    ))[0]!.id;
+    await withTenant(owner, fixture.tenant.id, (tx) =>
+      tx.insert(sessions).values({ userId, tokenHash: token.hash, expiresAt: new Date(Date.now() + 3_600_000) }),
+    );
+    expect(await measure(() => resolveCredential(pool, token.secret, new Date()))).toBe(1);
   });
 });

@@ -98,6 +98,17 @@ describe('npm start without DATABASE_URL (embedded Postgres)', () => {
     expect(counts.get('acme')).toBeGreaterThan(counts.get('wayne')!);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
 
+    // Each demo owner can sign in with the temporary password from credentials.json.
+    const acme = credentials.tenants[0]!;
+    const login = await fetch(`${url}/trpc/auth.login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: acme.slug, email: acme.owner!.email, password: acme.owner!.temporaryPassword }),
+    });
+    expect(login.status).toBe(200);
+    const session = (await login.json()) as { result: { data: { token: string; mustChangePassword: boolean } } };
+    expect(session.result.data).toMatchObject({ mustChangePassword: true, token: expect.stringMatching(/^ps_acme_/) as unknown });
+
     // psql-level: the app role from credentials.json sees one tenant per setting, none without.
     const app = openPool(credentials.appDatabaseUrl, { max: 1 });
     try {
