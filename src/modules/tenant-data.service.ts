@@ -114,7 +114,8 @@ export async function purgeTenant(pool: Sql, input: { tenantId: string; confirm:
     }
     const deleted: Record<string, number> = {};
     for (const name of [...TABLE_NAMES].reverse()) {
-      deleted[name] = (await tx.$client.unsafe(`delete from ${quoteIdent(name)}`)).count;
+      // The policy already scopes this to the tenant; the explicit WHERE is belt and braces.
+      deleted[name] = (await tx.$client.unsafe(`delete from ${quoteIdent(name)} where tenant_id = $1::uuid`, [input.tenantId])).count;
     }
     const remaining = await countRows(tx);
     const left = Object.entries(remaining).filter(([, n]) => n > 0);
