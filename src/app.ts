@@ -14,7 +14,7 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
 import type { LastUsedRecorder } from './modules/last-used.js';
-import { LoginThrottle } from './modules/sessions.service.js';
+import { LoginThrottle } from './modules/login-throttle.js';
 import { appRouter } from './trpc/app-router.js';
 
 export interface AppDeps {

@@ -11,7 +11,7 @@ import type { Sql } from '../db/client.js';
 import { auditEvents, sessions, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { hashKey } from '../src/lib/api-key.js';
-import { LoginThrottle } from '../src/modules/sessions.service.js';
+import { LoginThrottle } from '../src/modules/login-throttle.js';
 import type { ProvisionedTenant } from '../src/modules/tenants.service.js';
 import { appPool, makeTenant, ownerPool, setTenantStatus, startServer, trpcError, type TestServer } from './harness.js';
 

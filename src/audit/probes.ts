@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
 import type { Sql } from '../../db/client.js';
+import { quoteIdent } from '../lib/sql-text.js';
 import type { Finding } from './findings.js';
 
 type Conn = postgres.ReservedSql;
@@ -29,7 +30,6 @@ interface TenantTable {
   refs: { column: string; table: string; refColumn: string }[];
 }
 
-const q = (identifier: string) => `"${identifier.replaceAll('"', '""')}"`;
 const lit = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
 function fail(ruleId: string, object: string, problem: string, fix: string): Finding {
@@ -114,7 +114,7 @@ function insertStatement(table: TenantTable, tenantId: string, parents: Rows): s
     cols.push(column.name);
     values.push(value);
   }
-  return `insert into ${table.name} (${cols.map(q).join(', ')}) values (${values.join(', ')}) returning *`;
+  return `insert into ${table.name} (${cols.map(quoteIdent).join(', ')}) values (${values.join(', ')}) returning *`;
 }
 
 /** Runs `fn` in a savepoint that is always rolled back; returns its result or the error. */
@@ -131,7 +131,7 @@ async function attempt<T>(conn: Conn, fn: () => Promise<T>): Promise<{ ok: true;
 }
 
 async function asApp(conn: Conn, appRole: string, tenantId: string): Promise<void> {
-  await conn.unsafe(`set local role ${q(appRole)}`);
+  await conn.unsafe(`set local role ${quoteIdent(appRole)}`);
   await conn`select set_config('app.tenant_id', ${tenantId}, true)`;
 }
 
@@ -152,11 +152,11 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
       }];
     }
     // Being able to SET ROLE is all we need; a grant made here is rolled back with the rest.
-    const canSet = await attempt(conn, () => conn.unsafe(`set local role ${q(appRole)}`));
+    const canSet = await attempt(conn, () => conn.unsafe(`set local role ${quoteIdent(appRole)}`));
     if (!canSet.ok) {
       await conn`savepoint palisade_grant`;
       try {
-        await conn.unsafe(`grant ${q(appRole)} to current_user`);
+        await conn.unsafe(`grant ${quoteIdent(appRole)} to current_user`);
       } catch (error) {
         return [{
           ruleId: 'probe-skipped',
@@ -251,7 +251,7 @@ async function probeTable(
       if (inserted.ok) findings.push(fail('probe-insert-other-tenant', t, "tenant A's context inserts rows owned by tenant B", 'give the policy WITH CHECK (tenant_id = nullif(current_setting(\'app.tenant_id\', true), \'\')::uuid)'));
     }
     const keys = table.columns.filter((c) => c.name !== 'tenant_id' && c.name in rowA && rowA[c.name] !== null);
-    const match = keys.map((c) => `${q(c.name)} = ${lit(String(rowA[c.name] as string))}::${c.type}`).join(' and ');
+    const match = keys.map((c) => `${quoteIdent(c.name)} = ${lit(String(rowA[c.name] as string))}::${c.type}`).join(' and ');
     const moved = await attempt(conn, async () => {
       await asApp(conn, appRole, ctx.a);
       return (await conn.unsafe(`update ${t} set tenant_id = ${lit(ctx.b)} where tenant_id = ${lit(ctx.a)}${match ? ` and ${match}` : ''}`)).count;

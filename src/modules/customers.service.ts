@@ -4,6 +4,7 @@ import { customers } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { AppError, notFound } from '../lib/errors.js';
 import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
+import { containsPattern } from '../lib/sql-text.js';
 import { page, pageInput } from './paging.js';
 
 const id = z.uuid();
@@ -39,7 +40,7 @@ function emailTaken(error: unknown): never {
 export async function listCustomers(tx: TenantDb, input: z.infer<typeof listCustomersInput>) {
   const where: SQL[] = [];
   if (input.search) {
-    const pattern = `%${input.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const pattern = containsPattern(input.search);
     where.push(or(ilike(customers.name, pattern), ilike(customers.email, pattern)) as SQL);
   }
   const rows = await tx

@@ -11,6 +11,7 @@ import { drizzleOver, type Db, type Sql } from '../../db/client.js';
 import { TENANT_TABLES, tenants } from '../../db/schema/index.js';
 import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { notFound } from '../lib/errors.js';
+import { containsPattern, quoteIdent } from '../lib/sql-text.js';
 import { recordPlatformEvent, type Actor } from './audit.service.js';
 import { page, pageInput } from './paging.js';
 import { provisionTenant, SLUG_PATTERN } from './tenants.service.js';
@@ -93,16 +94,12 @@ export async function createTenant(pool: Sql, input: z.infer<typeof createTenant
   return { tenantId: created.id, name: created.name, slug: created.slug, owner: created.owner, apiKey: created.apiKey };
 }
 
-/** `%`, `_` and `\` in a search are literal characters, not patterns. */
-function likePattern(search: string): string {
-  return `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-}
 
 /** Tenants, newest first. */
 export async function listTenants(pool: Sql, input: z.input<typeof listTenantsInput>) {
   const { search, status, limit, offset } = listTenantsInput.parse(input);
   const where: SQL[] = [];
-  if (search) where.push(or(ilike(tenants.name, likePattern(search)), ilike(tenants.slug, likePattern(search)))!);
+  if (search) where.push(or(ilike(tenants.name, containsPattern(search)), ilike(tenants.slug, containsPattern(search)))!);
   if (status) where.push(eq(tenants.status, status));
   const rows = await drizzleOver(pool)
     .select()
@@ -131,10 +128,6 @@ export interface TenantStats extends Omit<Tenant, 'id'> {
 
 const TABLE_NAMES = TENANT_TABLES.map((t) => getTableConfig(t).name);
 
-/** Names come from the schema, never from input; quoted anyway. */
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
 
 /** Timestamps as text straight from Postgres (`to_json`), so no driver parser is involved. */
 function isoOrNull(value: string | null): string | null {

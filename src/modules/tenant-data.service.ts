@@ -14,8 +14,9 @@ import { TENANT_TABLES, tenants } from '../../db/schema/index.js';
 import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { AppError } from '../lib/errors.js';
 import { pgError, SQLSTATE, sqlState } from '../lib/pg-errors.js';
+import { quoteIdent } from '../lib/sql-text.js';
 import { recordPlatformEvent, type Actor } from './audit.service.js';
-import { assertTenantId, quoteIdent, readTenantRow, tenantName, tenantSlug, toTenant, type Tenant } from './tenant-admin.service.js';
+import { assertTenantId, readTenantRow, tenantName, tenantSlug, toTenant, type Tenant } from './tenant-admin.service.js';
 
 /** Each tenant table with its column names as Postgres knows them, parents first. */
 const LAYOUT: { name: string; columns: string[] }[] = TENANT_TABLES.map((table) => {

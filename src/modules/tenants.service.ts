@@ -5,13 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { drizzleOver, type Sql } from '../../db/client.js';
-import { apiKeys, platformAdminKeys, tenants, users } from '../../db/schema/index.js';
+import { platformAdminKeys, tenants } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { generatePlatformKey, generateTenantKey } from '../lib/api-key.js';
+import { generatePlatformKey } from '../lib/api-key.js';
 import { AppError } from '../lib/errors.js';
-import { generateTemporaryPassword, hashPassword } from '../lib/password.js';
 import { pgError } from '../lib/pg-errors.js';
-import { recordAuditEvent, recordPlatformEvent, type Actor } from './audit.service.js';
+import { createApiKey } from './api-keys.service.js';
+import { recordPlatformEvent, type Actor } from './audit.service.js';
+import { createUser } from './users.service.js';
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', id: null };
 
@@ -50,12 +51,10 @@ export async function provisionTenant(
   actor: Actor = SYSTEM_ACTOR,
 ): Promise<ProvisionedTenant> {
   const base = input.slug ?? slugify(input.name);
-  const password = input.ownerEmail ? generateTemporaryPassword() : undefined;
-  const passwordHash = password ? await hashPassword(password) : undefined;
   for (let attempt = 1; ; attempt++) {
     const slug = attempt === 1 ? base : `${base}-${attempt}`;
     try {
-      return await createTenantRows(pool, { ...input, slug }, password && passwordHash ? { password, passwordHash } : undefined, actor);
+      return await createTenantRows(pool, { ...input, slug }, actor);
     } catch (error) {
       if (pgError(error)?.constraint_name !== 'tenants_slug_key') throw error;
       if (input.slug || attempt >= 50) {
@@ -65,39 +64,30 @@ export async function provisionTenant(
   }
 }
 
-async function createTenantRows(
-  pool: Sql,
-  input: { name: string; slug: string; ownerEmail?: string },
-  owner: { password: string; passwordHash: string } | undefined,
-  actor: Actor,
-): Promise<ProvisionedTenant> {
+/** The tenant row first (a taken slug fails fast), then its first key and user, as the API makes them. */
+async function createTenantRows(pool: Sql, input: { name: string; slug: string; ownerEmail?: string }, actor: Actor): Promise<ProvisionedTenant> {
   const id = randomUUID();
-  const key = generateTenantKey(input.slug);
   return withTenant(pool, id, async (tx) => {
     await tx.insert(tenants).values({ id, slug: input.slug, name: input.name });
-    const [keyRow] = await tx
-      .insert(apiKeys)
-      .values({ name: 'default', role: 'owner', keyHash: key.hash, keyStart: key.start })
-      .returning({ id: apiKeys.id });
-    let ownerInfo: ProvisionedTenant['owner'];
-    if (input.ownerEmail && owner) {
-      const email = input.ownerEmail.toLowerCase();
-      const [user] = await tx
-        .insert(users)
-        .values({ email, name: email.split('@')[0] ?? email, role: 'owner', passwordHash: owner.passwordHash, mustChangePassword: true })
-        .returning({ id: users.id });
-      ownerInfo = { userId: user!.id, email, temporaryPassword: owner.password };
-      await recordAuditEvent(tx, actor, { action: 'user.create', targetType: 'user', targetId: user!.id, details: { email, role: 'owner' } });
-    }
-    await recordAuditEvent(tx, actor, { action: 'api_key.create', targetType: 'api_key', targetId: keyRow!.id, details: { name: 'default', role: 'owner' } });
+    const asOwner = { callerRole: 'owner', actor, now: new Date() } as const;
+    const { secret } = await createApiKey(tx, { name: 'default', role: 'owner' }, { ...asOwner, slug: input.slug });
+    const owner = input.ownerEmail
+      ? await createUser(tx, { email: input.ownerEmail.toLowerCase(), name: input.ownerEmail.split('@')[0] ?? input.ownerEmail, role: 'owner' }, asOwner)
+      : undefined;
     await recordPlatformEvent(tx, actor, {
       action: 'tenant.create',
       tenantId: id,
       targetType: 'tenant',
       targetId: id,
-      details: { slug: input.slug, name: input.name, ownerEmail: ownerInfo?.email ?? null },
+      details: { slug: input.slug, name: input.name, ownerEmail: owner?.user.email ?? null },
     });
-    return { id, slug: input.slug, name: input.name, apiKey: key.secret, ...(ownerInfo ? { owner: ownerInfo } : {}) };
+    return {
+      id,
+      slug: input.slug,
+      name: input.name,
+      apiKey: secret,
+      ...(owner ? { owner: { userId: owner.user.id, email: owner.user.email, temporaryPassword: owner.temporaryPassword } } : {}),
+    };
   });
 }
 

@@ -13,6 +13,7 @@ import type { TenantDb } from '../../db/tenant-tx.js';
 import { AppError, notFound } from '../lib/errors.js';
 import { generateTemporaryPassword, hashPassword } from '../lib/password.js';
 import { pgError } from '../lib/pg-errors.js';
+import { containsPattern } from '../lib/sql-text.js';
 import { recordAuditEvent, type Actor } from './audit.service.js';
 import { page, pageInput } from './paging.js';
 
@@ -169,7 +170,7 @@ export async function listUsers(tx: TenantDb, input: ListUsersInput) {
   const where: SQL[] = [];
   if (input.role) where.push(eq(users.role, input.role));
   if (input.search) {
-    const pattern = `%${input.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const pattern = containsPattern(input.search);
     where.push(or(ilike(users.email, pattern), ilike(users.name, pattern))!);
   }
   const rows = await tx

@@ -1,7 +1,7 @@
 import type { Sql } from '../../db/client.js';
 import type { Clock } from '../lib/clock.js';
 import type { LastUsedRecorder } from '../modules/last-used.js';
-import type { LoginThrottle } from '../modules/sessions.service.js';
+import type { LoginThrottle } from '../modules/login-throttle.js';
 
 /** What every procedure starts from. Procedure tiers add the principal and the tenant runner. */
 export interface Context {
