@@ -36,10 +36,13 @@ function unauthorized(reason: string, message: string): AppError {
   return new AppError('UNAUTHORIZED', reason, message);
 }
 
-function checkUsable<T extends KeyRow>(row: T | undefined, what = 'API key'): T {
+const API_KEY = { what: 'API key', renew: 'ask an admin for a new one' };
+const SESSION = { what: 'session', renew: 'sign in again' };
+
+function checkUsable<T extends KeyRow>(row: T | undefined, { what, renew } = API_KEY): T {
   if (!row) throw unauthorized('KEY_UNKNOWN', `This ${what} is not recognised.`);
-  if (row.revoked) throw unauthorized('KEY_REVOKED', `This ${what} has been revoked; ask an admin for a new one.`);
-  if (row.expired) throw unauthorized('KEY_EXPIRED', `This ${what} has expired.`);
+  if (row.revoked) throw unauthorized('KEY_REVOKED', `This ${what} has been revoked; ${renew}.`);
+  if (row.expired) throw unauthorized('KEY_EXPIRED', `This ${what} has expired; ${renew}.`);
   return row;
 }
 
@@ -67,7 +70,7 @@ export async function resolveCredential(pool: Sql, secret: string, now: Date): P
       select session_id as key_id, tenant_id, tenant_status, role, user_id, user_disabled, must_change_password,
         revoked_at is not null as revoked, expires_at <= ${at}::timestamptz as expired
       from resolve_session(${parsed.slug}, ${parsed.hash})`;
-    const session = checkUsable(row, 'session');
+    const session = checkUsable(row, SESSION);
     if (session.user_disabled) throw unauthorized('USER_DISABLED', 'This user has been disabled; ask a tenant admin.');
     checkTenantActive(session.tenant_status);
     return {

@@ -128,7 +128,6 @@ export interface TenantStats extends Omit<Tenant, 'id'> {
 
 const TABLE_NAMES = TENANT_TABLES.map((t) => getTableConfig(t).name);
 
-
 /** Timestamps as text straight from Postgres (`to_json`), so no driver parser is involved. */
 function isoOrNull(value: string | null): string | null {
   return value === null ? null : new Date(value).toISOString();
@@ -165,7 +164,7 @@ export async function tenantStats(pool: Sql, id: string, now: Date = new Date())
          (select count(*)::int from api_keys where revoked_at is null and (expires_at is null or expires_at > $1::timestamptz)) as keys_active`,
       [at],
     );
-    const tables = await tableSizes(tx);
+    const tables = await tenantTableSizes(tx);
     const s = summary!;
     return {
       tenantId: tenant.id,
@@ -181,7 +180,8 @@ export async function tenantStats(pool: Sql, id: string, now: Date = new Date())
   });
 }
 
-async function tableSizes(tx: TenantDb): Promise<TenantStats['tables']> {
+/** Rows and approximate bytes of every tenant table, as the current tenant sees them. */
+export async function tenantTableSizes(tx: TenantDb): Promise<TenantStats['tables']> {
   // One statement, so every table is counted in the same snapshot.
   const query = TABLE_NAMES.map(
     (name, ord) =>

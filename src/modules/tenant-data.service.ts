@@ -16,7 +16,7 @@ import { AppError } from '../lib/errors.js';
 import { pgError, SQLSTATE, sqlState } from '../lib/pg-errors.js';
 import { quoteIdent } from '../lib/sql-text.js';
 import { recordPlatformEvent, type Actor } from './audit.service.js';
-import { assertTenantId, readTenantRow, tenantName, tenantSlug, toTenant, type Tenant } from './tenant-admin.service.js';
+import { assertTenantId, readTenantRow, tenantTableSizes, tenantName, tenantSlug, toTenant, type Tenant } from './tenant-admin.service.js';
 
 /** Each tenant table with its column names as Postgres knows them, parents first. */
 const LAYOUT: { name: string; columns: string[] }[] = TENANT_TABLES.map((table) => {
@@ -118,9 +118,8 @@ export async function purgeTenant(pool: Sql, input: { tenantId: string; confirm:
       // The policy already scopes this to the tenant; the explicit WHERE is belt and braces.
       deleted[name] = (await tx.$client.unsafe(`delete from ${quoteIdent(name)} where tenant_id = $1::uuid`, [input.tenantId])).count;
     }
-    const remaining = await countRows(tx);
-    const left = Object.entries(remaining).filter(([, n]) => n > 0);
-    if (left.length) throw new Error(`purge left rows behind: ${left.map(([t, n]) => `${t}=${n}`).join(', ')}`);
+    const left = (await tenantTableSizes(tx)).filter((t) => t.rows > 0);
+    if (left.length) throw new Error(`purge left rows behind: ${left.map((t) => `${t.table}=${t.rows}`).join(', ')}`);
     await tx.delete(tenants).where(eq(tenants.id, input.tenantId));
     await recordPlatformEvent(tx, actor, {
       action: 'tenant.delete',
@@ -131,13 +130,6 @@ export async function purgeTenant(pool: Sql, input: { tenantId: string; confirm:
     });
     return { tenantId: input.tenantId, slug: tenant.slug, deleted, verified: true };
   });
-}
-
-/** Row count of every tenant table, as the current tenant sees them. */
-async function countRows(tx: TenantDb): Promise<Record<string, number>> {
-  const query = TABLE_NAMES.map((name) => `(select count(*)::int from ${quoteIdent(name)}) as ${quoteIdent(name)}`).join(', ');
-  const [row] = await tx.$client.unsafe<Record<string, number>[]>(`select ${query}`);
-  return { ...row! };
 }
 
 /**
@@ -228,8 +220,7 @@ async function createBareTenant(tx: TenantDb, id: string, name: string, slug: st
 async function emptyTenant(tx: TenantDb, id: string): Promise<Tenant> {
   // Locked: nothing can add rows between this check and the import (see readTenantRow).
   const tenant = toTenant(await readTenantRow(tx, id, { forUpdate: true }));
-  const counts = await countRows(tx);
-  const used = Object.entries(counts).filter(([, n]) => n > 0).map(([t]) => t);
+  const used = (await tenantTableSizes(tx)).filter((t) => t.rows > 0).map((t) => t.table);
   if (used.length) {
     throw new AppError('CONFLICT', 'TENANT_NOT_EMPTY', `Tenant "${tenant.slug}" already has rows in ${used.join(', ')}; import only into an empty tenant, or omit tenantId to create one.`);
   }
