@@ -15,6 +15,22 @@ export type TenantDb = Db;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Tenant transactions holding (or waiting for) a pooled connection, per pool: /metrics reads it. */
+export interface PoolUsage {
+  reserved: number;
+  waiting: number;
+}
+const usageByPool = new WeakMap<Sql, PoolUsage>();
+
+export function poolUsage(pool: Sql): PoolUsage {
+  let usage = usageByPool.get(pool);
+  if (!usage) {
+    usage = { reserved: 0, waiting: 0 };
+    usageByPool.set(pool, usage);
+  }
+  return usage;
+}
+
 export class TransactionEndedError extends Error {
   constructor() {
     super('this tenant transaction has already ended; run queries inside the withTenant callback');
@@ -29,7 +45,10 @@ export class TransactionEndedError extends Error {
 export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: TenantDb) => Promise<T>): Promise<T> {
   // Validated as well as bound: a tenant id never reaches SQL unless it is a well-formed uuid.
   if (!UUID.test(tenantId)) throw new TypeError('withTenant: tenant id must be a uuid');
-  const conn = await pool.reserve();
+  const usage = poolUsage(pool);
+  usage.waiting++;
+  const conn = await pool.reserve().finally(() => usage.waiting--);
+  usage.reserved++;
   let open = true;
   try {
     // Sent without waiting, so they share the first flight with fn's first statement. If either
@@ -46,6 +65,7 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
     throw error;
   } finally {
     open = false;
+    usage.reserved--;
     conn.release();
   }
 }

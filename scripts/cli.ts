@@ -1,6 +1,7 @@
 /**
- * `palisade <tenant|key|user|admin-key> <action> [options]`: the operator CLI (scripts/palisade.mjs
- * sends `palisade audit` to scripts/audit.ts and everything else here).
+ * `palisade <tenant|key|user|admin-key> <action> [options]` and `palisade seed [options]`: the
+ * operator CLI (scripts/palisade.mjs sends `palisade audit` to scripts/audit.ts and everything
+ * else here).
  *
  * Each command parses its flags, validates them with the API's own zod inputs and calls the same
  * service functions the server does, as the database owner. Output is an aligned table or labelled
@@ -13,10 +14,11 @@ import { openContext } from './cli/context.js';
 import { describeFailure, UsageError } from './cli/errors.js';
 import { adminKeyCommands } from './cli/admin-key-commands.js';
 import { keyCommands } from './cli/key-commands.js';
+import { seedCommands } from './cli/seed-commands.js';
 import { tenantCommands } from './cli/tenant-commands.js';
 import { userCommands } from './cli/user-commands.js';
 
-const GROUPS: CommandGroup[] = [tenantCommands, keyCommands, userCommands, adminKeyCommands];
+const GROUPS: CommandGroup[] = [tenantCommands, keyCommands, userCommands, adminKeyCommands, seedCommands];
 const SYNOPSIS = `palisade <${[...GROUPS.map((g) => g.name), 'audit'].join('|')}> <action> [options]`;
 
 function mainHelp(): string {
@@ -34,6 +36,10 @@ function mainHelp(): string {
     '',
   ].join('\n');
 }
+
+/** A group that is one command named like the group (`palisade seed --tenants …`) takes no action word. */
+const soleCommand = (group: CommandGroup): Command | undefined =>
+  group.commands.length === 1 && group.commands[0]!.name === group.name ? group.commands[0] : undefined;
 
 function groupHelp(group: CommandGroup): string {
   const lines = group.commands.map((c) => `  palisade ${c.name} ${c.synopsis}`.trimEnd() + `\n      ${c.summary}`);
@@ -62,16 +68,17 @@ async function run(argv: string[], out: (text: string) => void, err: (text: stri
     }
     const group = GROUPS.find((g) => g.name === groupName);
     if (!group) throw new UsageError(`unknown command "${groupName}"; usage: ${SYNOPSIS} (palisade --help lists the commands)`);
-    if (isHelp(action)) {
+    const sole = soleCommand(group);
+    if (!sole && isHelp(action)) {
       out(groupHelp(group));
       return 0;
     }
-    command = group.commands.find((c) => c.name === `${group.name} ${action}`);
+    command = sole ?? group.commands.find((c) => c.name === `${group.name} ${action}`);
     if (!command) {
       const actions = group.commands.map((c) => c.name.split(' ')[1]).join('|');
       throw new UsageError(`${action === undefined ? 'missing action' : `unknown action "${action}"`}; usage: palisade ${group.name} <${actions}> (palisade ${group.name} --help)`);
     }
-    const args = parseCommandArgs(command, rest);
+    const args = parseCommandArgs(command, sole ? argv.slice(1) : rest);
     if (args.flag('help')) {
       out(commandHelp(command));
       return 0;

@@ -1,21 +1,38 @@
 /**
  * Builds the HTTP application; no business logic here. Order matters:
- * request id first (every response and log line carries it), then health probes (no auth),
- * then tRPC at /trpc (auth happens per procedure tier, see trpc/init.ts), then the REST 404/500
- * envelope. Everything the app needs arrives in `deps`, so tests build apps without touching env.
+ * request id first (every response and log line carries it), then health probes (no auth), then
+ * the request observer on the API mounts (usage, metrics, alerts), then tRPC at /trpc (auth per
+ * procedure tier, see trpc/init.ts) and REST at /v1, then /metrics, then the REST 404/500
+ * envelope. Everything the app needs arrives in `deps`, so tests build apps without touching env;
+ * the analytics parts default to in-process ones (memory cache and limits, the shipped catalog).
  */
-import { getConnInfo } from '@hono/node-server/conninfo';
+import { fileURLToPath } from 'node:url';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
-import { Hono, type Context as HonoContext } from 'hono';
+import { Hono } from 'hono';
 import type { Sql } from '../db/client.js';
+import { authenticateRequest } from './http/auth.js';
 import { renderError } from './http/errors.js';
-import { requestId, type RequestIdEnv } from './http/request-id.js';
+import { metricsRoute } from './http/metrics-route.js';
+import { refreshPoolGauge } from './http/metrics-server.js';
+import { requestId } from './http/request-id.js';
+import { observeRequests, type RequestStatsEnv } from './http/request-stats.js';
+import { sourceIp } from './http/source-ip.js';
+import { v1Routes } from './http/v1-routes.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
+import { AlertMonitor } from './modules/alerts.js';
+import { loadCatalog, type Catalog } from './modules/catalog.js';
 import type { LastUsedRecorder } from './modules/last-used.js';
 import { LoginThrottle } from './modules/login-throttle.js';
+import { MetricsRegistry } from './modules/metrics.js';
+import { MemoryQueryCache, type QueryCache } from './modules/query-cache.js';
+import { MemoryRateLimiter, type RateLimiter } from './modules/rate-limiter.js';
+import { UsageRecorder } from './modules/usage.js';
 import { appRouter } from './trpc/app-router.js';
+
+/** The catalog that ships with the server (the demo tables). */
+export const DEFAULT_CATALOG_PATH = fileURLToPath(new URL('../catalog.yaml', import.meta.url));
 
 export interface AppDeps {
   /** Pool connected as the app role (never the owner). */
@@ -29,19 +46,41 @@ export interface AppDeps {
   sessionTtlMinutes?: number;
   /** Failed sign-in counters; one is created per app when not given. */
   loginThrottle?: LoginThrottle;
+  /** Validated and checked against the database by the caller (index.ts); default: the shipped one. */
+  catalog?: Catalog;
+  cache?: QueryCache;
+  rateLimiter?: RateLimiter;
+  /** Every tenant's request budget; default `600/minute`. */
+  tenantRateLimit?: string;
+  queryTimeoutMs?: number;
+  /** Default cache lifetime of a query result; a dataset may set its own. 0: no caching. */
+  cacheTtlSeconds?: number;
+  /** Collects per-tenant usage; the caller flushes it (timer, shutdown). */
+  usage?: UsageRecorder;
+  metrics?: MetricsRegistry;
+  alerts?: AlertMonitor;
+  /** The app pool's size, for the saturation gauge. */
+  poolMax?: number;
+  /** False when /metrics is served on its own port instead (index.ts, METRICS_PORT). */
+  serveMetrics?: boolean;
 }
 
-/** The peer address (no proxy header is trusted); absent for in-process requests. */
-function sourceIp(c: HonoContext): string | null {
-  try {
-    return getConnInfo(c).remote.address ?? null;
-  } catch {
-    return null;
-  }
-}
+export function createApp(deps: AppDeps) {
+  const { pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720, loginThrottle = new LoginThrottle() } = deps;
+  const tenantRateLimit = deps.tenantRateLimit ?? '600/minute';
+  const rateLimiter = deps.rateLimiter ?? new MemoryRateLimiter();
+  const analytics = {
+    catalog: deps.catalog ?? loadCatalog(DEFAULT_CATALOG_PATH),
+    cache: deps.cache ?? new MemoryQueryCache(),
+    statementTimeoutMs: deps.queryTimeoutMs ?? 10_000,
+    cacheTtlSeconds: deps.cacheTtlSeconds ?? 60,
+  };
+  const usage = deps.usage ?? new UsageRecorder(pool, { clock, log });
+  const metrics = deps.metrics ?? new MetricsRegistry();
+  const alerts = deps.alerts ?? new AlertMonitor({ clock, log });
+  const observers = { usage, metrics, alerts, clock };
 
-export function createApp({ pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720, loginThrottle = new LoginThrottle() }: AppDeps) {
-  const app = new Hono<RequestIdEnv>();
+  const app = new Hono<RequestStatsEnv>();
   app.use(requestId);
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -55,12 +94,15 @@ export function createApp({ pool, platformPool, lastUsed, log = silentLogger, cl
     }
   });
 
+  app.use('/trpc/*', observeRequests('trpc', observers));
+  app.use('/v1/*', observeRequests('rest', observers));
+
   app.all('/trpc/*', (c) =>
     fetchRequestHandler({
       endpoint: '/trpc',
       req: c.req.raw,
       router: appRouter,
-      createContext: () => ({
+      createContext: ({ resHeaders }) => ({
         requestId: c.get('requestId'),
         headers: c.req.raw.headers,
         sourceIp: sourceIp(c),
@@ -70,6 +112,13 @@ export function createApp({ pool, platformPool, lastUsed, log = silentLogger, cl
         lastUsed,
         sessionTtlMinutes,
         loginThrottle,
+        resHeaders,
+        stats: c.get('stats'),
+        analytics,
+        rateLimiter,
+        tenantRateLimit,
+        usage,
+        alerts,
       }),
       onError({ error, path }) {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
@@ -79,10 +128,24 @@ export function createApp({ pool, platformPool, lastUsed, log = silentLogger, cl
     }),
   );
 
+  app.route('/v1', v1Routes({ pool, analytics, rateLimiter, tenantRateLimit, lastUsed, clock, log }));
+
+  if (deps.serveMetrics !== false) {
+    app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax ?? 10), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock) }));
+  }
+
   app.notFound((c) => renderError(c, new AppError('NOT_FOUND', 'ROUTE_NOT_FOUND', `No route for ${c.req.method} ${c.req.path}.`), c.get('requestId')));
   app.onError((error, c) => {
     log('error', 'unhandled error', { requestId: c.get('requestId'), error: String(error) });
     return renderError(c, new AppError('INTERNAL_SERVER_ERROR', 'INTERNAL', 'Internal server error; quote the request id when reporting it.'), c.get('requestId'));
   });
   return app;
+}
+
+/** /metrics on the API port answers only to a platform-admin key: labels name tenants. */
+async function authorizeMetrics(pool: Sql, headers: Headers, clock: Clock): Promise<void> {
+  const principal = await authenticateRequest(pool, headers, clock());
+  if (principal.kind !== 'platform') {
+    throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', '/metrics needs a platform-admin key (pa_…), or serve it on its own port with METRICS_PORT.');
+  }
 }

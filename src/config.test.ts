@@ -23,4 +23,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PLATFORM_DATABASE_URL: 'postgres://a@b/c' })).toThrow(/PLATFORM_DATABASE_URL: set DATABASE_URL/);
     expect(() => loadConfig({ SESSION_TTL_MINUTES: '0' })).toThrow(/SESSION_TTL_MINUTES: /);
   });
+
+  it('reads the analytics settings, with defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ catalogPath: path.resolve('catalog.yaml'), queryTimeoutMs: 10_000, cacheTtlSeconds: 60, redisUrl: undefined, tenantRateLimit: '600/minute' });
+    const custom = loadConfig({ CATALOG_PATH: '/etc/p/cat.yaml', REDIS_URL: 'redis://r:6379', TENANT_RATE_LIMIT: '50/second', ALERT_ERROR_RATE: '0.5' });
+    expect(custom).toMatchObject({ catalogPath: '/etc/p/cat.yaml', redisUrl: 'redis://r:6379', tenantRateLimit: '50/second' });
+    expect(custom.alerts.errorRate).toBe(0.5);
+    expect(() => loadConfig({ TENANT_RATE_LIMIT: '600 per minute' })).toThrow(/TENANT_RATE_LIMIT: expected <n>\/second/);
+    expect(() => loadConfig({ REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL: expected a redis:\/\//);
+  });
 });

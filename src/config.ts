@@ -1,6 +1,7 @@
 /** Every environment variable the server reads, parsed once. Nothing else reads process.env. */
 import path from 'node:path';
 import { z } from 'zod';
+import { RATE_LIMIT_PATTERN } from '../db/schema/api-keys.js';
 
 const postgresUrl = z
   .string()
@@ -19,6 +20,19 @@ const envSchema = z.object({
   SEED_DEMO: flag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SESSION_TTL_MINUTES: z.coerce.number().int().min(1).max(60 * 24 * 30).default(12 * 60),
+  CATALOG_PATH: z.string().min(1).default('catalog.yaml'),
+  QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  QUERY_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
+  QUERY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+  TENANT_RATE_LIMIT: z.string().regex(new RegExp(RATE_LIMIT_PATTERN), 'expected <n>/second, <n>/minute or <n>/hour, e.g. 600/minute').default('600/minute'),
+  USAGE_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  METRICS_MAX_TENANT_LABELS: z.coerce.number().int().min(1).max(10_000).default(50),
+  ALERT_QUERIES_PER_MINUTE: z.coerce.number().positive().default(1_000),
+  ALERT_ERROR_RATE: z.coerce.number().min(0).max(1).default(0.2),
+  ALERT_SLOW_QUERY_MS: z.coerce.number().int().positive().default(5_000),
+  ALERT_RATE_LIMITED_PER_MINUTE: z.coerce.number().positive().default(60),
 });
 
 export interface Config {
@@ -36,6 +50,20 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long a sign-in session lasts. */
   sessionTtlMinutes: number;
+  /** The dataset catalog (absolute path). */
+  catalogPath: string;
+  queryTimeoutMs: number;
+  cacheTtlSeconds: number;
+  cacheMaxEntries: number;
+  /** Shared cache and rate limits across instances; undefined means in-process. */
+  redisUrl: string | undefined;
+  /** Every tenant's request budget; a key's own limit applies too, and the tighter wins. */
+  tenantRateLimit: string;
+  usageFlushMs: number;
+  /** Serve /metrics on this port (no credential) instead of on the API port (platform-admin key). */
+  metricsPort: number | undefined;
+  metricsMaxTenantLabels: number;
+  alerts: { queriesPerMinute: number; errorRate: number; slowQueryMs: number; rateLimitedPerMinute: number };
 }
 
 export class ConfigError extends Error {}
@@ -65,5 +93,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemo: e.SEED_DEMO ?? embedded,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sessionTtlMinutes: e.SESSION_TTL_MINUTES,
+    catalogPath: path.resolve(e.CATALOG_PATH),
+    queryTimeoutMs: e.QUERY_TIMEOUT_MS,
+    cacheTtlSeconds: e.QUERY_CACHE_TTL_SECONDS,
+    cacheMaxEntries: e.QUERY_CACHE_MAX_ENTRIES,
+    redisUrl: e.REDIS_URL,
+    tenantRateLimit: e.TENANT_RATE_LIMIT,
+    usageFlushMs: e.USAGE_FLUSH_MS,
+    metricsPort: e.METRICS_PORT,
+    metricsMaxTenantLabels: e.METRICS_MAX_TENANT_LABELS,
+    alerts: {
+      queriesPerMinute: e.ALERT_QUERIES_PER_MINUTE,
+      errorRate: e.ALERT_ERROR_RATE,
+      slowQueryMs: e.ALERT_SLOW_QUERY_MS,
+      rateLimitedPerMinute: e.ALERT_RATE_LIMITED_PER_MINUTE,
+    },
   };
 }

@@ -9,14 +9,24 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { prepareDatabase } from './database.js';
 import { credentialsPath, ensureDemo, type CredentialsFile } from './demo-credentials.js';
+import { metricsServer } from './http/metrics-server.js';
 import { jsonLogger as log } from './lib/log.js';
+import { AlertMonitor } from './modules/alerts.js';
+import { findCatalogProblems } from './modules/catalog-guard.js';
+import { CatalogError, loadCatalog } from './modules/catalog.js';
 import { LastUsedRecorder } from './modules/last-used.js';
+import { MetricsRegistry } from './modules/metrics.js';
+import { createQueryCache } from './modules/query-cache.js';
+import { createRateLimiter } from './modules/rate-limiter.js';
+import { UsageRecorder } from './modules/usage.js';
 
 /** How often keys' and sessions' last use is written (see modules/last-used.ts). */
 const LAST_USED_FLUSH_MS = 15_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // Before Postgres starts: a bad catalog is the operator's to fix, and says where.
+  const catalog = loadCatalog(config.catalogPath);
   const database = await prepareDatabase(config);
   const pool = openPool(database.appUrl, { max: config.poolMax });
   const platformPool = openPool(database.platformUrl, { max: 2, applicationName: 'palisade-platform' });
@@ -25,18 +35,51 @@ async function main(): Promise<void> {
     ...(await findAppRoleProblems(pool).catch((error: unknown) => [`cannot connect as the app role: ${String(error)}`])),
     ...(await findAppRoleProblems(platformPool).catch((error: unknown) => [`cannot connect as the platform role: ${String(error)}`])),
   ];
-  if (problems.length > 0) {
+  const refuse = async (message: string) => {
     await Promise.all([pool.end(), platformPool.end()]);
     await database.stop();
-    throw new Error(
+    return new Error(message);
+  };
+  if (problems.length > 0) {
+    throw await refuse(
       `Refusing to serve: a role the server connects as could bypass row-level security.\n  - ${problems.join('\n  - ')}\n` +
         'Connect as a role that is NOSUPERUSER, NOBYPASSRLS, owns nothing and has no TRUNCATE/REFERENCES (see README, Roles).',
+    );
+  }
+  // Fails closed: a dataset over a table the policies do not bind would aggregate every tenant.
+  const catalogProblems = await findCatalogProblems(pool, catalog);
+  if (catalogProblems.length > 0) {
+    throw await refuse(
+      `Refusing to serve: the catalog ${config.catalogPath} has datasets analytics cannot isolate.\n  - ${catalogProblems.join('\n  - ')}\n` +
+        'Point every dataset at a tenant table (tenantTable(), RLS enabled and forced; see README, Adding a tenant table).',
     );
   }
 
   const lastUsed = new LastUsedRecorder(pool);
   lastUsed.start(LAST_USED_FLUSH_MS, (error) => log('warn', 'could not record last use of keys', { error: String(error) }));
-  const app = createApp({ pool, platformPool, lastUsed, log, sessionTtlMinutes: config.sessionTtlMinutes });
+  const usage = new UsageRecorder(pool, { log });
+  usage.start(config.usageFlushMs, (error) => log('warn', 'could not record usage', { error: String(error) }));
+  const metrics = new MetricsRegistry({ maxTenantLabels: config.metricsMaxTenantLabels });
+  const cache = createQueryCache({ redisUrl: config.redisUrl, maxEntries: config.cacheMaxEntries, log });
+  const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, log });
+  const app = createApp({
+    pool,
+    platformPool,
+    lastUsed,
+    log,
+    sessionTtlMinutes: config.sessionTtlMinutes,
+    catalog,
+    cache,
+    rateLimiter,
+    tenantRateLimit: config.tenantRateLimit,
+    queryTimeoutMs: config.queryTimeoutMs,
+    cacheTtlSeconds: config.cacheTtlSeconds,
+    usage,
+    metrics,
+    alerts: new AlertMonitor({ log, thresholds: alertThresholds(config.alerts) }),
+    poolMax: config.poolMax,
+    serveMetrics: config.metricsPort === undefined,
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -44,6 +87,7 @@ async function main(): Promise<void> {
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${['0.0.0.0', '127.0.0.1', '::'].includes(config.host) ? 'localhost' : config.host}:${port}`;
+  const metricsListener = config.metricsPort === undefined ? undefined : await metricsServer({ metrics, pool, poolMax: config.poolMax, port: config.metricsPort, host: config.host });
 
   const demo = config.seedDemo
     ? await ensureDemo(config.dataDir, { url, databaseUrl: database.ownerUrl, appDatabaseUrl: database.appUrl })
@@ -65,7 +109,10 @@ async function main(): Promise<void> {
     await closed;
     clearInterval(reaper);
     clearTimeout(timer);
+    metricsListener?.close();
     await lastUsed.stop().catch((error: unknown) => log('warn', 'could not record last use of keys', { error: String(error) }));
+    await usage.stop().catch((error: unknown) => log('warn', 'could not record usage', { error: String(error) }));
+    await Promise.all([cache.close(), rateLimiter.close()]);
     await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 })]);
     await database.stop();
     log('info', 'stopped');
@@ -73,6 +120,15 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+function alertThresholds(alerts: ReturnType<typeof loadConfig>['alerts']) {
+  return {
+    highQueryVolumePerMinute: alerts.queriesPerMinute,
+    errorRate: alerts.errorRate,
+    slowQueryMs: alerts.slowQueryMs,
+    rateLimitHitsPerMinute: alerts.rateLimitedPerMinute,
+  };
 }
 
 function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string): void {
@@ -85,14 +141,19 @@ function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: st
     }
     lines.push(`  ${'Platform admin'.padEnd(20)} ${demo.adminKey}`);
     const first = demo.tenants[0];
-    if (first) lines.push(`\nTry:\n  curl -H "Authorization: Bearer ${first.apiKey}" ${url}/trpc/orders.list`);
+    if (first) {
+      lines.push(
+        `\nTry:\n  curl -H "Authorization: Bearer ${first.apiKey}" ${url}/trpc/orders.list`,
+        `  curl -H "Authorization: Bearer ${first.apiKey}" -H "Accept: text/csv" "${url}/v1/query?dataset=orders&dimensions=region&metrics=revenue"`,
+      );
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
 }
 
 main().catch((error: unknown) => {
   const cause = error instanceof Error && error.cause ? `\ncaused by: ${String(error.cause)}` : '';
-  const text = error instanceof ConfigError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  const text = error instanceof ConfigError || error instanceof CatalogError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
   process.stderr.write(`\n${text}${cause}\n`);
   process.exit(1);
 });

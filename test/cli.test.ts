@@ -323,7 +323,7 @@ describe('admin-key, usage and failures', SLOW, () => {
       palisade(['tenant', 'list'], { DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none' }),
       palisade(['tenant', 'list'], { DATABASE_URL: undefined, PALISADE_DATA_DIR: busyDir }),
     ]);
-    expectOneLineFailure(unknown, 2, /unknown command "frobnicate"; usage: palisade <tenant\|key\|user\|admin-key\|audit>/);
+    expectOneLineFailure(unknown, 2, /unknown command "frobnicate"; usage: palisade <tenant\|key\|user\|admin-key\|seed\|audit>/);
     expectOneLineFailure(badAction, 2, /unknown action "explode"; usage: palisade tenant <create\|list\|/);
     expectOneLineFailure(badOption, 2, /Unknown option '--colour'/);
     expect(help).toMatchObject({ code: 0, stderr: '' });

@@ -10,7 +10,7 @@ import { inject } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { apiKeys, customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { createApp } from '../src/app.js';
+import { createApp, type AppDeps } from '../src/app.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
 import type { Clock } from '../src/lib/clock.js';
 import { LastUsedRecorder } from '../src/modules/last-used.js';
@@ -99,13 +99,15 @@ export interface ServerOptions {
   /** "Now" for expiry decisions; move it to test grace periods and session lifetimes. */
   clock?: Clock;
   sessionTtlMinutes?: number;
+  /** Anything else createApp takes (cache, rate limiter, catalog, usage recorder, …); a given cache and rate limiter are closed with the server. */
+  deps?: Partial<AppDeps>;
 }
 
 /** The real app on a real port, connected as the app role (and the platform role for admin procedures). */
 export async function startServer(pool: Sql, options: ServerOptions = {}): Promise<TestServer> {
   const platform = options.platformPool ?? platformPool();
   const lastUsed = new LastUsedRecorder(pool);
-  const app = createApp({ pool, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes });
+  const app = createApp({ pool, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -124,6 +126,7 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await lastUsed.stop();
+      await Promise.all([options.deps?.cache?.close(), options.deps?.rateLimiter?.close()]);
       if (!options.platformPool) await platform.end();
     },
   };

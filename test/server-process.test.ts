@@ -204,4 +204,55 @@ describe('startup refusal', () => {
       await Promise.all([su.end(), owner.end()]);
     }
   });
+
+  const withCatalog = (text: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-catalog-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(dir, 'catalog.yaml'), text);
+    return startServer({
+      DATABASE_URL: pg.ownerUrl,
+      APP_DATABASE_URL: pg.appUrl,
+      PLATFORM_DATABASE_URL: pg.platformUrl,
+      PALISADE_DATA_DIR: dir,
+      CATALOG_PATH: path.join(dir, 'catalog.yaml'),
+    });
+  };
+
+  it('refuses to serve a catalog whose dataset reads a table without forced RLS', async () => {
+    const table = `unprotected_${randomBytes(4).toString('hex')}`;
+    const su = openPool(pg.superuserUrl, { max: 1 });
+    await su.unsafe(`create table ${table} (tenant_id uuid not null, amount numeric)`);
+    await su.unsafe(`grant select on ${table} to palisade_app`);
+    cleanups.push(async () => {
+      await su.unsafe(`drop table if exists ${table}`);
+      await su.end();
+    });
+    const server = withCatalog(`datasets:
+  - name: leaky
+    table: ${table}
+    description: A table nobody protected
+    dimensions: []
+    metrics:
+      - { name: total, aggregation: sum, column: amount, label: Total }
+`);
+    expect(await server.exited).toBe(1);
+    expect(server.stderr()).toContain('leaky');
+    expect(server.stderr()).toContain(table);
+    expect(server.stderr()).toMatch(/ROW LEVEL SECURITY/);
+    expect(server.stdout()).not.toContain('listening');
+  });
+
+  it('refuses to start with an invalid catalog, naming the file, the path and the reason', async () => {
+    const server = withCatalog(`datasets:
+  - name: orders
+    table: orders
+    description: Orders
+    dimensions: []
+    metrics:
+      - { name: revenue, aggregation: total, column: amount, label: Revenue }
+`);
+    expect(await server.exited).toBe(1);
+    expect(server.stderr()).toMatch(/catalog\.yaml: datasets\[0\]\.metrics\[0\]\.aggregation: /);
+    expect(server.stdout()).not.toContain('listening');
+  });
 });

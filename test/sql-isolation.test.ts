@@ -70,15 +70,23 @@ const TABLES: TableSpec[] = [
     rowId: firstId('audit_events'),
     appendOnly: true,
   },
+  {
+    table: 'usage_daily',
+    touch: 'requests',
+    // Not the fixture's day: (tenant_id, day) is unique.
+    values: () => ({ day: '2030-06-15', last_active: '2030-06-15T00:00:00Z' }),
+    rowId: firstId('usage_daily'),
+  },
 ];
 
-/** makeTenantWithOrders plus an owner user with one session: every tenant table has a row. */
+/** makeTenantWithOrders plus an owner user with one session and a usage day: every tenant table has a row. */
 async function fullTenant(name: string): Promise<Fixture & { userId: string }> {
   const f = await makeTenantWithOrders(owner, 3, name, { withOwner: true });
   const userId = f.tenant.owner!.userId;
-  await withTenant(owner, f.tenant.id, (tx) =>
-    tx.$client`insert into sessions (user_id, token_hash, expires_at) values (${userId}, ${`fixture-${f.tenant.id}`}, now() + interval '1 hour')`,
-  );
+  await withTenant(owner, f.tenant.id, async (tx) => {
+    await tx.$client`insert into sessions (user_id, token_hash, expires_at) values (${userId}, ${`fixture-${f.tenant.id}`}, now() + interval '1 hour')`;
+    await tx.$client`insert into usage_daily (day, requests, last_active) values ('2026-01-01', 1, '2026-01-01T00:00:00Z')`;
+  });
   return { ...f, userId };
 }
 

@@ -88,6 +88,9 @@ async function richTenant() {
       actorType: 'system',
       details: { nested: { list: [1, 2.50, 'x'], unicode: '✓ ü' }, big: 1234567890123456 },
     });
+    await tx.$client`
+      insert into usage_daily (day, requests, dataset_queries, cache_hits, total_duration_ms, latency_buckets, last_active)
+      values ('2026-04-30', 3, 2, 1, 12.625, '{1,2,0,0,0,0,0,0,0,0,0,0}', '2026-04-30T10:11:12.345678Z')`;
   });
   return fixture;
 }

@@ -191,7 +191,7 @@ describe('tenants.stats', () => {
     });
     const expected = await withTenant(owner, tenant.id, async (tx) => {
       const out = [];
-      for (const table of ['api_keys', 'customers', 'orders', 'users', 'sessions', 'audit_events']) {
+      for (const table of ['api_keys', 'customers', 'orders', 'users', 'sessions', 'audit_events', 'usage_daily']) {
         const [row] = await tx.$client.unsafe<{ rows: number; bytes: number }[]>(
           `select count(*)::int as rows, coalesce(sum(pg_column_size(t.*)), 0)::int as bytes from ${table} t`,
         );
@@ -217,6 +217,7 @@ describe('tenants.stats', () => {
       ['users', 0],
       ['sessions', 0],
       ['audit_events', 1],
+      ['usage_daily', 0],
     ]);
     expect(await trpcError(admin.tenants.stats.query({ tenantId: randomUUID() }))).toMatchObject({ httpStatus: 404 });
   });

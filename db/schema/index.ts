@@ -6,3 +6,4 @@ export * from './api-keys.js';
 export * from './demo.js';
 export * from './users.js';
 export * from './audit-events.js';
+export * from './usage.js';

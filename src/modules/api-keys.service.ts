@@ -20,7 +20,7 @@ export const createApiKeyInput = z.object({
   role: z.enum(TENANT_ROLES),
   /** Must be in the future; checked against the server's clock in `createApiKey`. */
   expiresAt: z.iso.datetime({ offset: true }).optional(),
-  /** Stored only for now; the query API enforces it later. */
+  /** This key's own budget; the tenant's (TENANT_RATE_LIMIT) applies too, and the tighter wins. */
   rateLimit: z
     .string()
     .trim()

@@ -11,7 +11,16 @@ import { AppError } from '../lib/errors.js';
 
 /** `tenantSlug` is the slug the credential carries (and was resolved by): new keys are prefixed with it. */
 export type TenantPrincipal =
-  | { kind: 'tenant'; via: 'api_key'; tenantId: string; tenantSlug: string; role: TenantRole; keyId: string }
+  | {
+      kind: 'tenant';
+      via: 'api_key';
+      tenantId: string;
+      tenantSlug: string;
+      role: TenantRole;
+      keyId: string;
+      /** The key's own rate limit (`100/minute`), tighter or looser than the tenant's; null: none. */
+      rateLimit: string | null;
+    }
   | {
       kind: 'tenant';
       via: 'session';
@@ -84,11 +93,11 @@ export async function resolveCredential(pool: Sql, secret: string, now: Date): P
       mustChangePassword: session.must_change_password,
     };
   }
-  const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole })[]>`
-    select key_id, tenant_id, tenant_status, role,
+  const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; rate_limit: string | null })[]>`
+    select key_id, tenant_id, tenant_status, role, rate_limit,
       revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired
     from resolve_tenant_api_key(${parsed.slug}, ${parsed.hash})`;
   const key = checkUsable(row);
   checkTenantActive(key.tenant_status);
-  return { kind: 'tenant', via: 'api_key', tenantId: key.tenant_id, tenantSlug: parsed.slug, keyId: key.key_id, role: key.role };
+  return { kind: 'tenant', via: 'api_key', tenantId: key.tenant_id, tenantSlug: parsed.slug, keyId: key.key_id, role: key.role, rateLimit: key.rate_limit };
 }

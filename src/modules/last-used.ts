@@ -7,17 +7,19 @@
 import type { Sql } from '../../db/client.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import type { TenantPrincipal } from './credentials.service.js';
+import { BatchWriter } from '../lib/batch-writer.js';
 
 interface Pending {
   keys: Map<string, Date>;
   sessions: Map<string, Date>;
 }
 
-export class LastUsedRecorder {
+export class LastUsedRecorder extends BatchWriter {
   private pending = new Map<string, Pending>();
-  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pool: Sql) {}
+  constructor(private readonly pool: Sql) {
+    super();
+  }
 
   note(principal: TenantPrincipal, at: Date): void {
     let entry = this.pending.get(principal.tenantId);
@@ -49,13 +51,4 @@ export class LastUsedRecorder {
     );
   }
 
-  start(intervalMs: number, onError: (error: unknown) => void): void {
-    this.timer = setInterval(() => void this.flush().catch(onError), intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.flush();
-  }
 }

@@ -1,7 +1,12 @@
 import type { Sql } from '../../db/client.js';
+import type { RequestStats } from '../http/request-stats.js';
 import type { Clock } from '../lib/clock.js';
+import type { AlertMonitor } from '../modules/alerts.js';
+import type { AnalyticsDeps } from '../modules/analytics.service.js';
 import type { LastUsedRecorder } from '../modules/last-used.js';
 import type { LoginThrottle } from '../modules/login-throttle.js';
+import type { RateLimiter } from '../modules/rate-limiter.js';
+import type { UsageRecorder } from '../modules/usage.js';
 
 /** What every procedure starts from. Procedure tiers add the principal and the tenant runner. */
 export interface Context {
@@ -18,4 +23,14 @@ export interface Context {
   sessionTtlMinutes: number;
   /** Slows down repeated failed sign-ins (in memory, one per app). */
   loginThrottle: LoginThrottle;
+  /** Response headers (RateLimit-*, Retry-After) that procedures may add. */
+  resHeaders: Headers;
+  /** Filled in as the request is handled; written to usage, metrics and alerts at the end. */
+  stats: RequestStats;
+  analytics: AnalyticsDeps;
+  rateLimiter: RateLimiter;
+  /** Every tenant's budget, e.g. `600/minute`. */
+  tenantRateLimit: string;
+  usage: UsageRecorder;
+  alerts: AlertMonitor;
 }

@@ -1,39 +1,7 @@
 import { TRPCError } from '@trpc/server';
-import { z } from 'zod';
-import { AppError } from '../lib/errors.js';
-import { isDataException, SQLSTATE, sqlState } from '../lib/pg-errors.js';
-
-/**
- * Whatever a procedure threw, as the AppError a client may see. Database errors a module did not
- * translate get generic wording: a row of another tenant is "not found", never "forbidden".
- */
-export function toAppError(error: unknown): AppError | undefined {
-  if (error instanceof AppError) return error;
-  // Whatever value zod let through but Postgres cannot store is still the caller's mistake: 400.
-  if (isDataException(error)) {
-    return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not valid for its field (check dates and text).', { cause: error });
-  }
-  switch (sqlState(error)) {
-    case SQLSTATE.uniqueViolation:
-      return new AppError('CONFLICT', 'ALREADY_EXISTS', 'A row with these values already exists.', { cause: error });
-    case SQLSTATE.foreignKeyViolation:
-    case SQLSTATE.insufficientPrivilege:
-      return new AppError('NOT_FOUND', 'NOT_FOUND', 'A referenced row was not found.', { cause: error });
-    case SQLSTATE.checkViolation:
-      return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not allowed here.', { cause: error });
-    default:
-      return undefined;
-  }
-}
+import type { AppError } from '../lib/errors.js';
 
 export function toTRPCError(error: AppError): TRPCError {
   const code = error.code === 'SERVICE_UNAVAILABLE' ? 'INTERNAL_SERVER_ERROR' : error.code;
   return new TRPCError({ code, message: error.message, cause: error });
-}
-
-/** "limit: Too big: expected number to be <=500; orderDate: Invalid ISO date" */
-export function describeZodError(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
-    .join('; ');
 }

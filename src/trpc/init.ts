@@ -17,11 +17,13 @@ import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { authenticateRequest } from '../http/auth.js';
+import { enforceRateLimit } from '../http/rate-limit.js';
 import { AppError } from '../lib/errors.js';
 import type { Actor } from '../modules/audit.service.js';
 import type { Principal, TenantPrincipal } from '../modules/credentials.service.js';
 import type { Context } from './context.js';
-import { describeZodError, toAppError, toTRPCError } from './errors.js';
+import { describeZodError, toAppError } from '../lib/error-mapping.js';
+import { toTRPCError } from './errors.js';
 
 const t = initTRPC.context<Context>().create({
   isDev: false,
@@ -65,11 +67,21 @@ const errorMapping = t.middleware(async ({ next }) => {
 
 export const publicProcedure = t.procedure.use(errorMapping);
 
-/** Any verified credential. Adds the principal, and the actor that audit events record. */
+/**
+ * Any verified credential. Adds the principal, and the actor that audit events record. Tenant
+ * credentials spend one request from their rate-limit budgets here, before any other work.
+ */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const now = ctx.clock();
   const principal = await authenticateRequest(ctx.pool, ctx.headers, now);
-  if (principal.kind === 'tenant') ctx.lastUsed.note(principal, now);
+  if (principal.kind === 'tenant') {
+    ctx.lastUsed.note(principal, now);
+    ctx.stats.tenantId = principal.tenantId;
+    ctx.stats.tenantSlug = principal.tenantSlug;
+    await enforceRateLimit(ctx.rateLimiter, principal, ctx.tenantRateLimit, now.getTime(), (name, value) => ctx.resHeaders.set(name, value), () => {
+      ctx.stats.rateLimited = true;
+    });
+  }
   const actor: Actor = {
     type: principal.kind === 'platform' ? 'platform_admin' : principal.via === 'api_key' ? 'api_key' : 'user',
     id: principal.kind === 'tenant' && principal.via === 'session' ? principal.userId : principal.keyId,
@@ -101,10 +113,11 @@ function scopedTo(pool: Context['pool'], tenantId: string) {
 
 /**
  * A tenant credential with at least `minimum` role. The tenant comes from the credential; the
- * resolver gets `ctx.withTenant` and nothing wider.
+ * resolver gets `ctx.withTenant` and nothing wider. A mutation that succeeded may have changed
+ * what the tenant's datasets show, so it moves the tenant's cache version on.
  */
 function tenantTier(minimum: TenantRole) {
-  return authedProcedure.use(({ ctx, next }) => {
+  return authedProcedure.use(async ({ ctx, next, type }) => {
     const principal = tenantOnly(ctx.principal);
     if (principal.via === 'session' && principal.mustChangePassword) {
       throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
@@ -112,13 +125,15 @@ function tenantTier(minimum: TenantRole) {
     if (!roleAtLeast(principal.role, minimum)) {
       throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
     }
-    return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.pool, principal.tenantId) } });
+    const result = await next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.pool, principal.tenantId) } });
+    if (type === 'mutation' && result.ok) await ctx.analytics.cache.invalidateTenant(principal.tenantId);
+    return result;
   });
 }
 
-/** Reads a tenant's data: any tenant role. */
+/** Reads a tenant's data and runs dataset queries: any tenant role. */
 export const tenantProcedure = tenantTier('viewer');
-/** Writes a tenant's (demo) data and runs queries: analyst or higher. */
+/** Writes a tenant's (demo) data: analyst or higher. */
 export const tenantAnalystProcedure = tenantTier('analyst');
 /** Manages a tenant's keys and users: admin or owner. */
 export const tenantAdminProcedure = tenantTier('admin');

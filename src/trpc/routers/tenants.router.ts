@@ -2,6 +2,9 @@
  * Tenant lifecycle for platform admins. Everything runs on the platform role's pool
  * (`ctx.platform.pool`); the modules reach a tenant's rows only through `withTenant`, naming it.
  */
+import { z } from 'zod';
+import * as analytics from '../../modules/analytics.service.js';
+import { queryInput } from '../../modules/query.service.js';
 import * as admin from '../../modules/tenant-admin.service.js';
 import * as data from '../../modules/tenant-data.service.js';
 import { platformAdminProcedure, router } from '../init.js';
@@ -27,11 +30,27 @@ export const tenantsRouter = router({
     .mutation(({ ctx, input }) => admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'active' }, ctx.actor)),
   delete: platformAdminProcedure
     .input(data.purgeTenantInput)
-    .mutation(({ ctx, input }) => data.purgeTenant(ctx.platform.pool, input, ctx.actor)),
+    .mutation(async ({ ctx, input }) => {
+      const result = await data.purgeTenant(ctx.platform.pool, input, ctx.actor);
+      await ctx.analytics.cache.invalidateTenant(input.tenantId);
+      return result;
+    }),
   export: platformAdminProcedure
     .input(data.exportTenantInput)
     .query(({ ctx, input }) => data.exportTenant(ctx.platform.pool, input.tenantId, ctx.actor)),
   import: platformAdminProcedure
     .input(data.importTenantInput)
-    .mutation(({ ctx, input }) => data.importTenant(ctx.platform.pool, input, ctx.actor)),
+    .mutation(async ({ ctx, input }) => {
+      const result = await data.importTenant(ctx.platform.pool, input, ctx.actor);
+      await ctx.analytics.cache.invalidateTenant(result.tenantId);
+      return result;
+    }),
+  /** One named tenant's dataset query, under its policies; audited in the platform log. */
+  query: platformAdminProcedure
+    .input(z.object({ tenantId: admin.tenantIdInput.shape.tenantId, query: queryInput }))
+    .query(({ ctx, input }) => analytics.queryTenantAsAdmin(ctx.platform.pool, ctx.analytics, input.tenantId, input.query, ctx.actor)),
+  /** The same query over every tenant, with `tenant` (slug) as the leading dimension. */
+  queryAll: platformAdminProcedure
+    .input(queryInput)
+    .query(({ ctx, input }) => analytics.queryAllTenantsAsAdmin(ctx.platform.pool, ctx.analytics, input, ctx.actor)),
 });

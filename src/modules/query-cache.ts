@@ -1,0 +1,240 @@
+/**
+ * Per-tenant cache of query results. Isolation lives in the key: every key names the tenant and
+ * the role, so two tenants (or two roles of one tenant) can never read each other's entry, and a
+ * per-tenant version is part of the key, so bumping it after a write makes the tenant's old
+ * entries unreachable at once (they age out by TTL or LRU). In memory by default; Redis when
+ * configured, so several server instances share entries and invalidation.
+ */
+import { createHash } from 'node:crypto';
+import type { Clock } from '../lib/clock.js';
+import { jsonLogger, type Logger } from '../lib/log.js';
+import { closeRedis, openRedis, redisDown, type Redis } from '../lib/redis.js';
+
+export interface QueryCache {
+  /** undefined on a miss or when the backend is unreachable (logged; the query just runs). */
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** The tenant's current version; part of every cache key, so bumping it invalidates the tenant. */
+  tenantVersion(tenantId: string): Promise<number>;
+  invalidateTenant(tenantId: string): Promise<void>;
+  readonly kind: 'memory' | 'redis';
+  close(): Promise<void>;
+}
+
+/**
+ * Returned by `tenantVersion` when the version cannot be read. Keys built with it are never
+ * stored or read, so a blip in Redis cannot serve an entry from before an invalidation.
+ */
+export const UNKNOWN_VERSION = -1;
+
+/** Object keys sorted at every level (arrays keep their order), so equal requests hash alike. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const record = v as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(record).sort().map((k) => [k, record[k]]));
+  }) ?? 'null';
+}
+
+/**
+ * `q:<tenantId>:<role>:<version>:<sha256 of the canonical request>`. Tenant and role come first
+ * and may not contain ':', so no two tenants or roles can produce the same key.
+ */
+export function cacheKey(parts: { tenantId: string; role: string; version: number; request: unknown }): string {
+  for (const [name, value] of [['tenantId', parts.tenantId], ['role', parts.role]] as const) {
+    if (value === '' || value.includes(':')) throw new Error(`cacheKey: ${name} must be non-empty and contain no ':' (got ${JSON.stringify(value)})`);
+  }
+  if (!Number.isInteger(parts.version)) throw new Error(`cacheKey: version must be an integer (got ${parts.version})`);
+  const hash = createHash('sha256').update(canonicalJson(parts.request)).digest('hex');
+  return `q:${parts.tenantId}:${parts.role}:${parts.version}:${hash}`;
+}
+
+function cacheable(key: string): boolean {
+  return key.split(':')[3] !== String(UNKNOWN_VERSION);
+}
+
+function tenantPrefix(tenantId: string): string {
+  return `q:${tenantId}:`;
+}
+
+export interface MemoryQueryCacheOptions {
+  maxEntries?: number;
+  /** Upper bound on the summed UTF-8 size of cached values. */
+  maxBytes?: number;
+  clock?: Clock;
+}
+
+interface MemoryEntry {
+  value: string;
+  bytes: number;
+  expiresAt: number;
+}
+
+/** LRU in one process: a Map iterates in insertion order, so re-inserting on a hit marks it recent. */
+export class MemoryQueryCache implements QueryCache {
+  readonly kind = 'memory';
+  private readonly entries = new Map<string, MemoryEntry>();
+  private readonly versions = new Map<string, number>();
+  private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private readonly clock: Clock;
+  private bytes = 0;
+
+  constructor(options: MemoryQueryCacheOptions = {}) {
+    this.maxEntries = options.maxEntries ?? 1_000;
+    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  /** Entries and bytes currently held (for tests and metrics). */
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
+  }
+
+  get(key: string): Promise<string | undefined> {
+    const entry = this.entries.get(key);
+    if (!entry) return Promise.resolve(undefined);
+    this.entries.delete(key);
+    if (entry.expiresAt <= this.clock().getTime()) {
+      this.bytes -= entry.bytes;
+      return Promise.resolve(undefined);
+    }
+    this.entries.set(key, entry);
+    return Promise.resolve(entry.value);
+  }
+
+  set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.remove(key);
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (ttlMs <= 0 || bytes > this.maxBytes || !cacheable(key)) return Promise.resolve();
+    this.entries.set(key, { value, bytes, expiresAt: this.clock().getTime() + ttlMs });
+    this.bytes += bytes;
+    for (const oldest of this.entries.keys()) {
+      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
+      this.remove(oldest);
+    }
+    return Promise.resolve();
+  }
+
+  tenantVersion(tenantId: string): Promise<number> {
+    return Promise.resolve(this.versions.get(tenantId) ?? 0);
+  }
+
+  /** Bumps the version and frees the tenant's entries now rather than waiting for LRU. */
+  invalidateTenant(tenantId: string): Promise<void> {
+    this.versions.set(tenantId, (this.versions.get(tenantId) ?? 0) + 1);
+    const prefix = tenantPrefix(tenantId);
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.remove(key);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.entries.clear();
+    this.bytes = 0;
+    return Promise.resolve();
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
+  }
+}
+
+export interface RedisQueryCacheOptions {
+  /** Namespace for every key this cache writes (several apps or test runs may share a Redis). */
+  prefix?: string;
+  log?: Logger;
+}
+
+/**
+ * Shared across instances: entries are `SET … PX ttl` (eviction beyond that is Redis's
+ * `maxmemory-policy`), versions are `<prefix>v:<tenantId>` counters bumped with INCR. Every Redis
+ * error degrades to a miss or a no-op and is logged once per outage; a request never fails
+ * because of the cache. Takes ownership of the connection: `close` closes it.
+ */
+export class RedisQueryCache implements QueryCache {
+  readonly kind = 'redis';
+  private readonly prefix: string;
+  private readonly log: Logger;
+  private failing = false;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisQueryCacheOptions = {},
+  ) {
+    this.prefix = options.prefix ?? 'palisade:';
+    this.log = options.log ?? jsonLogger;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    if (!cacheable(key)) return undefined;
+    return (await this.attempt('get', () => this.redis.get(this.prefix + key))) ?? undefined;
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    const ms = Math.ceil(ttlMs);
+    if (ms <= 0 || !cacheable(key)) return;
+    await this.attempt('set', () => this.redis.set(this.prefix + key, value, 'PX', ms));
+  }
+
+  async tenantVersion(tenantId: string): Promise<number> {
+    const raw = await this.attempt('version', () => this.redis.get(this.versionKey(tenantId)));
+    if (raw === undefined) return UNKNOWN_VERSION;
+    return raw === null ? 0 : Number(raw);
+  }
+
+  /**
+   * If Redis is unreachable the bump is lost and the tenant's entries stay readable until their
+   * TTL ends; the same holds if Redis evicts a version key under memory pressure. TTLs bound it.
+   */
+  async invalidateTenant(tenantId: string): Promise<void> {
+    await this.attempt('invalidate', () => this.redis.incr(this.versionKey(tenantId)));
+  }
+
+  close(): Promise<void> {
+    return closeRedis(this.redis);
+  }
+
+  private versionKey(tenantId: string): string {
+    return `${this.prefix}v:${tenantId}`;
+  }
+
+  /** undefined when Redis is down or the command failed. */
+  private async attempt<T>(operation: string, run: () => Promise<T>): Promise<T | undefined> {
+    if (redisDown(this.redis)) return undefined;
+    try {
+      const result = await run();
+      if (this.failing) {
+        this.failing = false;
+        this.log('info', 'query cache: redis answering again');
+      }
+      return result;
+    } catch (error) {
+      if (!this.failing) {
+        this.failing = true;
+        this.log('warn', 'query cache: redis command failed; serving misses', { operation, error: (error as Error).message });
+      }
+      return undefined;
+    }
+  }
+}
+
+export interface CreateQueryCacheOptions {
+  /** Redis when set (shared by all instances), else an in-process LRU. */
+  redisUrl?: string | undefined;
+  maxEntries?: number;
+  maxBytes?: number;
+  prefix?: string;
+  log?: Logger;
+  clock?: Clock;
+}
+
+export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
+  const log = options.log ?? jsonLogger;
+  if (options.redisUrl) {
+    return new RedisQueryCache(openRedis(options.redisUrl, log), { log, prefix: options.prefix });
+  }
+  return new MemoryQueryCache({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, clock: options.clock });
+}

@@ -1,0 +1,276 @@
+/**
+ * The query engine: metrics by dimensions over one dataset of the catalog, inside the caller's
+ * tenant transaction (RLS decides which rows exist). SQL building lives in query-sql.ts.
+ */
+import { sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { TenantDb } from '../../db/tenant-tx.js';
+import { AppError } from '../lib/errors.js';
+import { isDataException, SQLSTATE, sqlState } from '../lib/pg-errors.js';
+import { findDataset, type Catalog } from './catalog.js';
+import { planQuery, type QueryColumn } from './query-sql.js';
+
+export const FILTER_OPS = [
+  'eq', 'neq', 'in', 'not_in', 'gt', 'gte', 'lt', 'lte', 'between', 'contains', 'starts_with', 'is_null', 'is_not_null',
+] as const;
+export const TIME_GRAINS = ['day', 'week', 'month', 'quarter', 'year'] as const;
+
+export const QUERY_LIMITS = { dimensions: 20, metrics: 50, filters: 100, defaultRows: 1_000, maxRows: 100_000, maxOffset: 1_000_000, values: 1_000 } as const;
+
+const fieldName = z.string({ error: 'expected a name' }).min(1, 'must not be empty').max(63, 'at most 63 characters');
+const filterValue = z.union([z.string().max(10_000, 'at most 10000 characters'), z.number(), z.boolean()], {
+  error: 'expected a string, number or boolean',
+});
+
+const filterInput = z.strictObject({
+  dimension: fieldName,
+  op: z.enum(FILTER_OPS, { error: `expected one of ${FILTER_OPS.join('|')}` }),
+  value: filterValue.nullable().optional(),
+  values: z.array(filterValue.nullable()).max(QUERY_LIMITS.values, `at most ${QUERY_LIMITS.values} values`).optional(),
+});
+
+export const queryInput = z
+  .strictObject({
+    dataset: fieldName,
+    dimensions: z.array(fieldName).max(QUERY_LIMITS.dimensions, `at most ${QUERY_LIMITS.dimensions} dimensions`).default([]),
+    metrics: z.array(fieldName).max(QUERY_LIMITS.metrics, `at most ${QUERY_LIMITS.metrics} metrics`).default([]),
+    filters: z.array(filterInput).max(QUERY_LIMITS.filters, `at most ${QUERY_LIMITS.filters} filters`).default([]),
+    timeGrain: z.enum(TIME_GRAINS, { error: `expected one of ${TIME_GRAINS.join('|')}` }).optional(),
+    orderBy: z
+      .array(
+        z.strictObject({
+          field: fieldName,
+          direction: z.enum(['asc', 'desc'], { error: 'expected asc or desc' }).default('asc'),
+        }),
+      )
+      .max(QUERY_LIMITS.dimensions + QUERY_LIMITS.metrics + 1)
+      .default([]),
+    limit: z
+      .number({ error: 'expected a whole number' })
+      .int('expected a whole number')
+      .min(1, 'at least 1')
+      .max(QUERY_LIMITS.maxRows, `at most ${QUERY_LIMITS.maxRows} rows`)
+      .default(QUERY_LIMITS.defaultRows),
+    offset: z
+      .number({ error: 'expected a whole number' })
+      .int('expected a whole number')
+      .min(0, 'at least 0')
+      .max(QUERY_LIMITS.maxOffset, `at most ${QUERY_LIMITS.maxOffset}`)
+      .default(0),
+  })
+  .refine((q) => q.dimensions.length + q.metrics.length > 0, { message: 'ask for at least one dimension or metric', path: ['metrics'] });
+
+/** A query as the engine receives it: validated, defaults applied. */
+export type QueryInput = z.output<typeof queryInput>;
+export type FilterInput = z.output<typeof filterInput>;
+
+export interface QueryResult {
+  columns: QueryColumn[];
+  rows: Record<string, string | number | boolean | null>[];
+  rowCount: number;
+  /** More rows matched than `limit` returned. */
+  truncated: boolean;
+}
+
+/** For transports that parse input themselves (REST): a 400 naming each bad field. */
+export function parseQueryInput(raw: unknown): QueryInput {
+  const parsed = queryInput.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const message = parsed.error.issues
+    .map((issue) => {
+      const at = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+      const reason = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length === 1 ? '' : 's'} ${issue.keys.join(', ')}` : issue.message;
+      return at ? `${at}: ${reason}` : reason;
+    })
+    .join('; ');
+  return fail('INVALID_QUERY', message);
+}
+
+function fail(reason: string, message: string): never {
+  throw new AppError('BAD_REQUEST', reason, message);
+}
+
+/**
+ * Runs one query in the caller's tenant transaction.
+ * The statement timeout is set transaction-locally (pipelined with the query, so no extra round
+ * trip); it stays in force for the rest of the transaction, which only bounds each later
+ * statement by the same limit. A timeout is a 400 QUERY_TIMEOUT telling the caller to narrow the query.
+ */
+export async function runQuery(tx: TenantDb, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
+  const plan = planQuery(catalog, input);
+  const timeout = String(Math.max(1, Math.floor(options.statementTimeoutMs)));
+  let rows: Record<string, unknown>[];
+  try {
+    // Both are sent before either answer arrives; the connection runs them in order.
+    const [, result] = await Promise.all([
+      tx.execute(sql`SELECT set_config('statement_timeout', ${timeout}, true)`),
+      tx.execute<Record<string, unknown>>(plan.query),
+    ]);
+    rows = [...result];
+  } catch (error) {
+    if (sqlState(error) === SQLSTATE.queryCanceled) {
+      fail('QUERY_TIMEOUT', `the query ran longer than the ${options.statementTimeoutMs} ms limit and was cancelled; narrow it with filters, fewer dimensions or a coarser timeGrain`);
+    }
+    if (isDataException(error)) fail('INVALID_FILTER', 'filters: a value is out of the range Postgres can compare (for example year 0 or a number too large)');
+    throw error;
+  }
+  const truncated = rows.length > input.limit;
+  const page = rows.slice(0, input.limit).map((row) => {
+    const out: QueryResult['rows'][number] = {};
+    for (const column of plan.columns) {
+      const value = row[column.name];
+      out[column.name] = value === null || value === undefined ? null : column.type === 'number' ? Number(value) : (value as string | boolean);
+    }
+    return out;
+  });
+  return { columns: plan.columns, rows: page, rowCount: page.length, truncated };
+}
+
+export interface DatasetSummary {
+  name: string;
+  description: string;
+  dimensions: string[];
+  metrics: string[];
+  defaultTimeDimension: string | null;
+}
+
+export function listDatasets(catalog: Catalog): DatasetSummary[] {
+  return catalog.datasets.map((d) => ({
+    name: d.name,
+    description: d.description,
+    dimensions: d.dimensions.map((x) => x.name),
+    metrics: d.metrics.map((x) => x.name),
+    defaultTimeDimension: d.defaultTimeDimension ?? null,
+  }));
+}
+
+/**
+ * Everything a client needs to write a query against one dataset, with a ready example.
+ * The table is included: it is the tenant's own schema, and the catalog holds no secrets.
+ */
+export function describeDataset(catalog: Catalog, name: string) {
+  const dataset = findDataset(catalog, name);
+  if (!dataset) {
+    throw new AppError('NOT_FOUND', 'UNKNOWN_DATASET', `dataset "${name}" not found; datasets: ${catalog.datasets.map((d) => d.name).join(', ')}`);
+  }
+  const time = dataset.defaultTimeDimension;
+  const firstDimension = time ?? dataset.dimensions[0]?.name;
+  const exampleQuery = {
+    dataset: dataset.name,
+    dimensions: firstDimension ? [firstDimension] : [],
+    metrics: dataset.metrics.slice(0, 2).map((m) => m.name),
+    filters: [],
+    ...(time && { timeGrain: 'month' as const }),
+    orderBy: firstDimension ? [{ field: firstDimension, direction: 'asc' as const }] : [],
+    limit: 100,
+    offset: 0,
+  };
+  return {
+    name: dataset.name,
+    table: dataset.table,
+    description: dataset.description,
+    defaultTimeDimension: time ?? null,
+    cacheTtlSeconds: dataset.cacheTtlSeconds ?? null,
+    dimensions: dataset.dimensions.map((d) => ({
+      name: d.name,
+      label: d.label,
+      type: d.type,
+      description: d.description ?? null,
+      ...(d.column !== undefined ? { column: d.column } : { expression: d.expression ?? null }),
+    })),
+    metrics: dataset.metrics.map((m) => ({
+      name: m.name,
+      label: m.label,
+      type: 'number' as const,
+      aggregation: m.aggregation,
+      format: m.format,
+      description: m.description ?? null,
+      column: m.column ?? null,
+      ...(m.expression !== undefined && { expression: m.expression }),
+      filter: m.filter ?? null,
+    })),
+    filterOps: FILTER_OPS,
+    timeGrains: TIME_GRAINS,
+    limits: QUERY_LIMITS,
+    exampleQuery,
+  };
+}
+
+type Row = QueryResult['rows'][number];
+
+/** Postgres's default order: NULLs last ascending, first descending. Strings by code point. */
+function compareValues(a: Row[string] | undefined, b: Row[string] | undefined): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return 1;
+  if (b === null || b === undefined) return -1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The platform all-tenants query: `input` run for each tenant (at most two at a time, each by
+ * `run` in that tenant's own transaction), merged with a leading `tenant` column (the slug).
+ * Each tenant is asked for its first offset + limit + 1 rows in the requested order, which always
+ * contain the global page; `input.orderBy` (which may name `tenant`) is then applied to the merged
+ * rows, ties keep tenant-slug order, and offset/limit are applied once. String order across tenants
+ * is by code point, which can differ from the database collation for non-ASCII text.
+ */
+export async function runQueryAcrossTenants(
+  tenants: { id: string; slug: string }[],
+  run: (tenantId: string, input: QueryInput) => Promise<QueryResult>,
+  input: QueryInput,
+): Promise<QueryResult> {
+  const perTenant: QueryInput = {
+    ...input,
+    dimensions: input.dimensions.filter((d) => d !== 'tenant'),
+    orderBy: input.orderBy.filter((o) => o.field !== 'tenant'),
+    limit: input.offset + input.limit,
+    offset: 0,
+  };
+  const ordered = [...tenants].sort((a, b) => compareValues(a.slug, b.slug));
+  const results: (QueryResult | undefined)[] = new Array(ordered.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < ordered.length) {
+      const i = next++;
+      results[i] = await run(ordered[i]!.id, perTenant);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+
+  let columns: QueryColumn[] | undefined;
+  const merged: Row[] = [];
+  let anyTruncated = false;
+  results.forEach((result, i) => {
+    if (!result) return;
+    columns ??= result.columns;
+    anyTruncated ||= result.truncated;
+    for (const row of result.rows) merged.push({ tenant: ordered[i]!.slug, ...row });
+  });
+  // With no tenants there is nothing to run; the columns still come from the plan.
+  columns ??= planColumns(input);
+  const keys = input.orderBy;
+  if (keys.length > 0) {
+    // Array.prototype.sort is stable: rows equal on every key keep tenant order, then their own.
+    merged.sort((a, b) => {
+      for (const key of keys) {
+        const c = compareValues(a[key.field], b[key.field]);
+        if (c !== 0) return key.direction === 'desc' ? -c : c;
+      }
+      return 0;
+    });
+  }
+  const rows = merged.slice(input.offset, input.offset + input.limit);
+  return {
+    columns: [{ name: 'tenant', type: 'string', label: 'Tenant' }, ...columns],
+    rows,
+    rowCount: rows.length,
+    truncated: anyTruncated || merged.length > input.offset + input.limit,
+  };
+}
+
+function planColumns(input: QueryInput): QueryColumn[] {
+  return [
+    ...input.dimensions.filter((d) => d !== 'tenant').map((name) => ({ name, type: 'string' as const, label: name })),
+    ...input.metrics.map((name) => ({ name, type: 'number' as const, label: name })),
+  ];
+}

@@ -1,0 +1,25 @@
+/**
+ * The tenant's analytics: the catalog's datasets, and `query` over them. The engine runs inside
+ * the tenant's transaction (via the analytics service), so a dataset only ever aggregates the
+ * caller's rows; the REST routes in http/v1-routes.ts call the same functions.
+ */
+import { z } from 'zod';
+import * as analytics from '../../modules/analytics.service.js';
+import { describeDataset, listDatasets, queryInput } from '../../modules/query.service.js';
+import { tenantProcedure, router } from '../init.js';
+
+export const datasetsRouter = router({
+  list: tenantProcedure.query(({ ctx }) => listDatasets(ctx.analytics.catalog)),
+  describe: tenantProcedure
+    .input(z.object({ name: z.string().min(1) }))
+    .query(({ ctx, input }) => describeDataset(ctx.analytics.catalog, input.name)),
+});
+
+/** `query { dataset, dimensions, metrics, filters, timeGrain?, orderBy, limit, offset }`. */
+export const queryProcedure = tenantProcedure.input(queryInput).query(async ({ ctx, input }) => {
+  const result = await analytics.queryDataset(ctx.pool, ctx.analytics, { tenantId: ctx.tenantId, role: ctx.principal.role, actor: ctx.actor }, input);
+  // Answered queries only: the cache hit rate is over queries that could have hit.
+  ctx.stats.datasetQuery = true;
+  ctx.stats.cacheHit = result.cached;
+  return result;
+});
