@@ -22,6 +22,8 @@ import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
 import { AlertMonitor } from './modules/alerts.js';
+import { AuditBuffer } from './modules/audit-buffer.js';
+import { CredentialCache } from './modules/credential-cache.js';
 import { loadCatalog, type Catalog } from './modules/catalog.js';
 import type { LastUsedRecorder } from './modules/last-used.js';
 import { LoginThrottle } from './modules/login-throttle.js';
@@ -43,6 +45,8 @@ export interface AppDeps {
   lastUsed: LastUsedRecorder;
   log?: Logger;
   clock?: Clock;
+  /** Verified credentials reused for a few seconds (index.ts: CREDENTIAL_CACHE_TTL_MS); default: in process, 5 s. The caller closes it. */
+  credentialCache?: CredentialCache;
   sessionTtlMinutes?: number;
   /** Failed sign-in counters; one is created per app when not given. */
   loginThrottle?: LoginThrottle;
@@ -57,6 +61,8 @@ export interface AppDeps {
   cacheTtlSeconds?: number;
   /** Collects per-tenant usage; the caller flushes it (timer, shutdown). */
   usage?: UsageRecorder;
+  /** Holds tenants' `dataset.query` audit events until the caller flushes it (timer, shutdown). */
+  auditBuffer?: AuditBuffer;
   metrics?: MetricsRegistry;
   alerts?: AlertMonitor;
   /** The app pool's size, for the saturation gauge. */
@@ -67,6 +73,7 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps) {
   const { pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720, loginThrottle = new LoginThrottle() } = deps;
+  const credentialCache = deps.credentialCache ?? new CredentialCache();
   const tenantRateLimit = deps.tenantRateLimit ?? '600/minute';
   const rateLimiter = deps.rateLimiter ?? new MemoryRateLimiter();
   const analytics = {
@@ -74,6 +81,7 @@ export function createApp(deps: AppDeps) {
     cache: deps.cache ?? new MemoryQueryCache(),
     statementTimeoutMs: deps.queryTimeoutMs ?? 10_000,
     cacheTtlSeconds: deps.cacheTtlSeconds ?? 60,
+    audit: deps.auditBuffer ?? new AuditBuffer(pool, log),
   };
   const usage = deps.usage ?? new UsageRecorder(pool, { clock, log });
   const metrics = deps.metrics ?? new MetricsRegistry();
@@ -109,6 +117,7 @@ export function createApp(deps: AppDeps) {
         pool,
         platformPool,
         clock,
+        credentialCache,
         lastUsed,
         sessionTtlMinutes,
         loginThrottle,
@@ -128,10 +137,10 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.route('/v1', v1Routes({ pool, analytics, rateLimiter, tenantRateLimit, lastUsed, clock, log }));
+  app.route('/v1', v1Routes({ pool, credentialCache, analytics, rateLimiter, tenantRateLimit, lastUsed, clock, log }));
 
   if (deps.serveMetrics !== false) {
-    app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax ?? 10), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock) }));
+    app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax ?? 10), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock, credentialCache) }));
   }
 
   app.notFound((c) => renderError(c, new AppError('NOT_FOUND', 'ROUTE_NOT_FOUND', `No route for ${c.req.method} ${c.req.path}.`), c.get('requestId')));
@@ -143,8 +152,8 @@ export function createApp(deps: AppDeps) {
 }
 
 /** /metrics on the API port answers only to a platform-admin key: labels name tenants. */
-async function authorizeMetrics(pool: Sql, headers: Headers, clock: Clock): Promise<void> {
-  const principal = await authenticateRequest(pool, headers, clock());
+async function authorizeMetrics(pool: Sql, headers: Headers, clock: Clock, credentialCache: CredentialCache): Promise<void> {
+  const principal = await authenticateRequest(pool, headers, clock(), credentialCache);
   if (principal.kind !== 'platform') {
     throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', '/metrics needs a platform-admin key (pa_…), or serve it on its own port with METRICS_PORT.');
   }

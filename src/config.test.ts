@@ -33,4 +33,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ TENANT_RATE_LIMIT: '600 per minute' })).toThrow(/TENANT_RATE_LIMIT: expected <n>\/second/);
     expect(() => loadConfig({ REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL: expected a redis:\/\//);
   });
+
+  it('reads the credential cache settings: 5 s and 10,000 entries by default, 0 turns it off', () => {
+    expect(loadConfig({})).toMatchObject({ credentialCacheTtlMs: 5_000, credentialCacheMaxEntries: 10_000 });
+    expect(loadConfig({ CREDENTIAL_CACHE_TTL_MS: '0', CREDENTIAL_CACHE_MAX_ENTRIES: '500' })).toMatchObject({ credentialCacheTtlMs: 0, credentialCacheMaxEntries: 500 });
+    expect(() => loadConfig({ CREDENTIAL_CACHE_TTL_MS: '-1' })).toThrow(/CREDENTIAL_CACHE_TTL_MS: /);
+    expect(() => loadConfig({ CREDENTIAL_CACHE_TTL_MS: '1h' })).toThrow(/CREDENTIAL_CACHE_TTL_MS: /);
+  });
 });

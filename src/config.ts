@@ -24,6 +24,8 @@ const envSchema = z.object({
   QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   QUERY_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   QUERY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  CREDENTIAL_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
+  CREDENTIAL_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   TENANT_RATE_LIMIT: z.string().regex(new RegExp(RATE_LIMIT_PATTERN), 'expected <n>/second, <n>/minute or <n>/hour, e.g. 600/minute').default('600/minute'),
   USAGE_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
@@ -55,6 +57,12 @@ export interface Config {
   queryTimeoutMs: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;
+  /**
+   * How long a verified key or session is reused without asking the database; 0: never. State
+   * changes through the API or CLI evict at once; changes made directly in the database show within this.
+   */
+  credentialCacheTtlMs: number;
+  credentialCacheMaxEntries: number;
   /** Shared cache and rate limits across instances; undefined means in-process. */
   redisUrl: string | undefined;
   /** Every tenant's request budget; a key's own limit applies too, and the tighter wins. */
@@ -97,6 +105,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     cacheTtlSeconds: e.QUERY_CACHE_TTL_SECONDS,
     cacheMaxEntries: e.QUERY_CACHE_MAX_ENTRIES,
+    credentialCacheTtlMs: e.CREDENTIAL_CACHE_TTL_MS,
+    credentialCacheMaxEntries: e.CREDENTIAL_CACHE_MAX_ENTRIES,
     redisUrl: e.REDIS_URL,
     tenantRateLimit: e.TENANT_RATE_LIMIT,
     usageFlushMs: e.USAGE_FLUSH_MS,

@@ -12,7 +12,9 @@ import { credentialsPath, ensureDemo, type CredentialsFile } from './demo-creden
 import { metricsServer } from './http/metrics-server.js';
 import { jsonLogger as log } from './lib/log.js';
 import { AlertMonitor } from './modules/alerts.js';
+import { AuditBuffer } from './modules/audit-buffer.js';
 import { findCatalogProblems } from './modules/catalog-guard.js';
+import { CredentialCache } from './modules/credential-cache.js';
 import { CatalogError, loadCatalog } from './modules/catalog.js';
 import { LastUsedRecorder } from './modules/last-used.js';
 import { MetricsRegistry } from './modules/metrics.js';
@@ -22,6 +24,8 @@ import { UsageRecorder } from './modules/usage.js';
 
 /** How often keys' and sessions' last use is written (see modules/last-used.ts). */
 const LAST_USED_FLUSH_MS = 15_000;
+/** How often dataset queries' audit events are written (see modules/audit-buffer.ts). */
+const AUDIT_FLUSH_MS = 2_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -59,14 +63,19 @@ async function main(): Promise<void> {
   lastUsed.start(LAST_USED_FLUSH_MS, (error) => log('warn', 'could not record last use of keys', { error: String(error) }));
   const usage = new UsageRecorder(pool, { log });
   usage.start(config.usageFlushMs, (error) => log('warn', 'could not record usage', { error: String(error) }));
+  const auditBuffer = new AuditBuffer(pool, log);
+  auditBuffer.start(AUDIT_FLUSH_MS, (error) => log('warn', 'could not write query audit events', { error: String(error) }));
   const metrics = new MetricsRegistry({ maxTenantLabels: config.metricsMaxTenantLabels });
   const cache = createQueryCache({ redisUrl: config.redisUrl, maxEntries: config.cacheMaxEntries, log });
   const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, log });
+  // With Redis, revocations made on another instance (or by the CLI) evict here too.
+  const credentialCache = new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, redisUrl: config.redisUrl, log });
   const app = createApp({
     pool,
     platformPool,
     lastUsed,
     log,
+    credentialCache,
     sessionTtlMinutes: config.sessionTtlMinutes,
     catalog,
     cache,
@@ -75,6 +84,7 @@ async function main(): Promise<void> {
     queryTimeoutMs: config.queryTimeoutMs,
     cacheTtlSeconds: config.cacheTtlSeconds,
     usage,
+    auditBuffer,
     metrics,
     alerts: new AlertMonitor({ log, thresholds: alertThresholds(config.alerts) }),
     poolMax: config.poolMax,
@@ -112,7 +122,8 @@ async function main(): Promise<void> {
     metricsListener?.close();
     await lastUsed.stop().catch((error: unknown) => log('warn', 'could not record last use of keys', { error: String(error) }));
     await usage.stop().catch((error: unknown) => log('warn', 'could not record usage', { error: String(error) }));
-    await Promise.all([cache.close(), rateLimiter.close()]);
+    await auditBuffer.stop().catch((error: unknown) => log('warn', 'could not write query audit events', { error: String(error) }));
+    await Promise.all([cache.close(), rateLimiter.close(), credentialCache.close()]);
     await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 })]);
     await database.stop();
     log('info', 'stopped');

@@ -12,6 +12,7 @@ import { withTenant } from '../db/tenant-tx.js';
 import { RedisQueryCache } from '../src/modules/query-cache.js';
 import { RedisRateLimiter } from '../src/modules/rate-limiter.js';
 import { UsageRecorder } from '../src/modules/usage.js';
+import { AuditBuffer } from '../src/modules/audit-buffer.js';
 import { openRedis } from '../src/lib/redis.js';
 import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
 import { appPool, makeTenantWithOrders, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
@@ -23,13 +24,15 @@ let owner: Sql;
 let app: Sql;
 let server: TestServer;
 let usage: UsageRecorder;
+let auditBuffer: AuditBuffer;
 let adminKey: string;
 
 beforeAll(async () => {
   owner = ownerPool();
   app = appPool(4);
   usage = new UsageRecorder(app);
-  server = await startServer(app, { deps: { usage } });
+  auditBuffer = new AuditBuffer(app);
+  server = await startServer(app, { deps: { usage, auditBuffer } });
   adminKey = await createPlatformAdminKey(owner, 'analytics test admin');
 });
 afterAll(async () => {
@@ -87,6 +90,8 @@ describe('tRPC datasets and query', () => {
     const api = server.client(tenant.apiKey);
     await api.query.query(revenueByRegion);
     await api.query.query(revenueByRegion);
+    expect(await auditOf(tenant.id, 'dataset.query')).toHaveLength(0); // batched, not per request
+    await auditBuffer.flush();
     const events = await auditOf(tenant.id, 'dataset.query');
     expect(events).toHaveLength(2);
     expect(events.map((e) => (e.details as { cacheHit: boolean }).cacheHit).sort()).toEqual([false, true]);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { withTenant } from '../db/tenant-tx.js';
+import { CredentialCache } from '../src/modules/credential-cache.js';
 import { resolveCredential } from '../src/modules/credentials.service.js';
 import { appPool, makeTenant, makeTenantWithOrders, ownerPool, pg, randomSlug, startServer, trpcError, type TestServer } from './harness.js';
 
@@ -67,7 +68,10 @@ const operator = os.userInfo().username;
 beforeAll(async () => {
   owner = ownerPool();
   app = appPool();
-  server = await startServer(app);
+  // The CLI is another process: a caching server hears of its changes through Redis, or sees them
+  // after CREDENTIAL_CACHE_TTL_MS (test/credential-cache.test.ts). This file checks the CLI itself,
+  // so its server asks the database on every request.
+  server = await startServer(app, { deps: { credentialCache: new CredentialCache({ ttlMs: 0 }) } });
 });
 afterAll(async () => {
   await server?.close();

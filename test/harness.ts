@@ -13,6 +13,7 @@ import { withTenant } from '../db/tenant-tx.js';
 import { createApp, type AppDeps } from '../src/app.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
 import type { Clock } from '../src/lib/clock.js';
+import { CredentialCache, type CredentialChange } from '../src/modules/credential-cache.js';
 import { LastUsedRecorder } from '../src/modules/last-used.js';
 import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants.service.js';
 import type { AppRouter } from '../src/trpc/app-router.js';
@@ -80,13 +81,28 @@ export async function addApiKey(owner: Sql, tenant: ProvisionedTenant, values: {
   return key.secret;
 }
 
+/** Every running test server's credential cache (per test file: files run in their own workers). */
+const credentialCaches = new Set<CredentialCache>();
+
+/**
+ * For fixtures that change credentials in SQL behind the servers' backs: drops matching cached
+ * credentials from every server this file started, as the API's own changes do. (A real server
+ * sees such a change after CREDENTIAL_CACHE_TTL_MS; test/credential-cache.test.ts checks that.)
+ */
+export function evictCredentials(change: CredentialChange): void {
+  for (const cache of credentialCaches) cache.evictLocal([change]);
+}
+
 export async function setTenantStatus(owner: Sql, tenantId: string, status: 'active' | 'suspended') {
   // tenants is not FORCEd: the owner updates it directly (the app role has no grant at all).
   await owner`update tenants set status = ${status} where id = ${tenantId}`;
+  evictCredentials({ tenantId });
 }
 
 export interface TestServer {
   url: string;
+  /** On by default, as in production; `evictCredentials` reaches it from fixtures. */
+  credentialCache: CredentialCache;
   /** Writes the keys' and sessions' noted last use now (the server does it on a timer). */
   lastUsed: LastUsedRecorder;
   client(key?: string, headers?: Record<string, string>): ReturnType<typeof createTRPCClient<AppRouter>>;
@@ -99,7 +115,10 @@ export interface ServerOptions {
   /** "Now" for expiry decisions; move it to test grace periods and session lifetimes. */
   clock?: Clock;
   sessionTtlMinutes?: number;
-  /** Anything else createApp takes (cache, rate limiter, catalog, usage recorder, …); a given cache and rate limiter are closed with the server. */
+  /**
+   * Anything else createApp takes (cache, rate limiter, credential cache, catalog, usage recorder, …);
+   * a given cache, rate limiter and credential cache are closed with the server.
+   */
   deps?: Partial<AppDeps>;
 }
 
@@ -107,12 +126,15 @@ export interface ServerOptions {
 export async function startServer(pool: Sql, options: ServerOptions = {}): Promise<TestServer> {
   const platform = options.platformPool ?? platformPool();
   const lastUsed = new LastUsedRecorder(pool);
-  const app = createApp({ pool, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps });
+  const credentialCache = options.deps?.credentialCache ?? new CredentialCache();
+  credentialCaches.add(credentialCache);
+  const app = createApp({ pool, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps, credentialCache });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
+    credentialCache,
     lastUsed,
     client: (key, headers = {}) =>
       createTRPCClient<AppRouter>({
@@ -126,7 +148,8 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await lastUsed.stop();
-      await Promise.all([options.deps?.cache?.close(), options.deps?.rateLimiter?.close()]);
+      credentialCaches.delete(credentialCache);
+      await Promise.all([options.deps?.cache?.close(), options.deps?.rateLimiter?.close(), credentialCache.close()]);
       if (!options.platformPool) await platform.end();
     },
   };

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
+import { sql } from 'drizzle-orm';
+import { tenantRead } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { appPool, makeTenantWithOrders, ownerPool, startServer, type Fixture, type TestServer } from './harness.js';
 
@@ -55,6 +57,26 @@ describe('pool stress', () => {
     });
     expect(checked).toBe(2700);
     // Between transactions the pooled connections carry no tenant.
+    expect(await app`select tenant_id from orders`).toHaveLength(0);
+  });
+
+  it('one-message reads mixed with transactions: 3000 on 2 connections never cross tenants', async () => {
+    let checked = 0;
+    await inBatches(3000, 60, async (i) => {
+      const f = fixtures[(i * 7) % TENANTS]!;
+      if (i % 10 === 3) {
+        await expect(tenantRead(app, f.tenant.id, (db) => db.execute(sql`select 1/0`))).rejects.toMatchObject({ cause: { code: '22012' } });
+        return;
+      }
+      const rows =
+        i % 2 === 0
+          ? await tenantRead(app, f.tenant.id, (db) => db.execute<{ tenant_id: string; v: string }>(sql`select tenant_id, current_setting('app.tenant_id') as v from orders`))
+          : await withTenant(app, f.tenant.id, (tx) => tx.$client<{ tenant_id: string; v: string }[]>`select tenant_id, current_setting('app.tenant_id') as v from orders`);
+      expect(rows).toHaveLength(f.orderIds.length);
+      for (const row of rows) expect([row.tenant_id, row.v]).toEqual([f.tenant.id, f.tenant.id]);
+      checked++;
+    });
+    expect(checked).toBe(2700);
     expect(await app`select tenant_id from orders`).toHaveLength(0);
   });
 

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { orders, sessions, users } from '../db/schema/index.js';
+import { tenantRead } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { generateSessionToken } from '../src/lib/api-key.js';
 import { resolveCredential } from '../src/modules/credentials.service.js';
@@ -60,6 +61,10 @@ async function measure(run: () => Promise<unknown>): Promise<number> {
 describe('round trips', () => {
   it('a single-statement tenant transaction costs 2 (BEGIN + setting + statement, then COMMIT)', async () => {
     expect(await measure(() => withTenant(pool, fixture.tenant.id, (tx) => tx.select().from(orders)))).toBe(2);
+  });
+
+  it('a one-statement tenant read costs 1 (setting and statement in one message)', async () => {
+    expect(await measure(() => tenantRead(pool, fixture.tenant.id, (db) => db.select().from(orders)))).toBe(1);
   });
 
   it('each further awaited statement adds 1', async () => {

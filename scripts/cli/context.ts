@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { prepareDatabase, type PreparedDatabase } from '../../src/database.js';
 import { notFound } from '../../src/lib/errors.js';
 import type { Actor } from '../../src/modules/audit.service.js';
+import { publishCredentialChanges, type CredentialChange } from '../../src/modules/credential-cache.js';
 import { DatabaseUnavailableError, message } from './errors.js';
 
 export interface TenantRef {
@@ -29,6 +30,12 @@ export interface CliContext {
   now: Date;
   /** `<slug|id>` → the tenant, or NOT_FOUND. */
   resolveTenant(ref: string): Promise<TenantRef>;
+  /**
+   * Call after a change to keys, users, sessions or a tenant's status has committed. Servers cache
+   * verified credentials for a few seconds: with REDIS_URL they are told to evict at the end of the
+   * run; without it they see the change within CREDENTIAL_CACHE_TTL_MS.
+   */
+  credentialsChanged(change: CredentialChange): void;
 }
 
 export interface OpenedContext {
@@ -96,7 +103,9 @@ export async function openContext(): Promise<OpenedContext> {
   }
   const url = config.databaseUrl ?? embedded!.ownerUrl;
   const pool = openPool(url, { max: 4, applicationName: 'palisade-cli' });
+  const changes: CredentialChange[] = [];
   const close = async () => {
+    if (config.redisUrl && changes.length > 0) await publishCredentialChanges(config.redisUrl, changes);
     await pool.end({ timeout: 5 });
     await embedded?.stop();
   };
@@ -110,6 +119,7 @@ export async function openContext(): Promise<OpenedContext> {
     pool,
     actor: { type: 'cli', id: operatorName(), requestId: null, sourceIp: null },
     now: new Date(),
+    credentialsChanged: (change) => void changes.push(change),
     async resolveTenant(ref) {
       // `tenants` is a platform table the owner reads directly. An id wins over a slug that looks like one.
       const rows = await pool<TenantRef[]>`

@@ -107,6 +107,7 @@ export const keyCommands: CommandGroup = {
         const { tenant, result } = await inTenant(ctx, args, (tx, t) =>
           rotateApiKey(tx, input, { slug: t.slug, callerRole: CLI_CALLER_ROLE, actor: ctx.actor, now: ctx.now }),
         );
+        ctx.credentialsChanged({ keyId: result.previous.id });
         return {
           json: { tenantId: tenant.id, ...result },
           text:
@@ -117,7 +118,7 @@ export const keyCommands: CommandGroup = {
     },
     {
       name: 'key revoke',
-      summary: 'revoke a key; it fails from the next request on',
+      summary: 'revoke a key; servers refuse it from the next request (within CREDENTIAL_CACHE_TTL_MS without REDIS_URL)',
       synopsis: '--tenant <slug|id> <keyId>',
       positionals: ['<keyId>'],
       fields: { keyId: '<keyId>' },
@@ -127,6 +128,7 @@ export const keyCommands: CommandGroup = {
         const { tenant, result } = await inTenant(ctx, args, (tx) =>
           revokeApiKey(tx, input, { callerRole: CLI_CALLER_ROLE, actor: ctx.actor, now: ctx.now }),
         );
+        ctx.credentialsChanged({ keyId: result.id });
         return { json: { tenantId: tenant.id, key: result }, text: `Revoked API key "${result.name}" of tenant ${tenant.slug}.\n${keyFields(result)}` };
       },
     },

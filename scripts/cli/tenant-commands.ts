@@ -37,6 +37,7 @@ async function setStatus(ctx: CliContext, args: Args, status: 'active' | 'suspen
   const tenant = await ctx.resolveTenant(args.positional(0));
   const input = setTenantStatusInput.parse({ tenantId: tenant.id, status, reason: args.string('reason') });
   const result = await setTenantStatus(ctx.pool, input, ctx.actor);
+  ctx.credentialsChanged({ tenantId: tenant.id });
   const verb = status === 'suspended' ? 'Suspended' : 'Resumed';
   const unchanged = tenant.status === status ? ` (it already was ${status}; nothing changed)` : '';
   return { json: result, text: `${verb} tenant ${result.slug}${unchanged}.\n${tenantFields(result)}` };
@@ -156,6 +157,7 @@ export const tenantCommands: CommandGroup = {
         const tenant = await ctx.resolveTenant(args.positional(0));
         const input = purgeTenantInput.parse({ tenantId: tenant.id, confirm: args.required('confirm') });
         const result = await purgeTenant(ctx.pool, input, ctx.actor);
+        ctx.credentialsChanged({ tenantId: tenant.id });
         const rows = Object.entries(result.deleted).map(([name, count]) => ({ name, count }));
         return {
           json: result,
@@ -222,6 +224,7 @@ export const tenantCommands: CommandGroup = {
         const into = args.string('into');
         const tenantId = into ? (await ctx.resolveTenant(into)).id : undefined;
         const result = await importTenant(ctx.pool, { bundle, tenantId, ...options }, ctx.actor);
+        ctx.credentialsChanged({ tenantId: result.tenantId });
         const rows = Object.entries(result.imported).map(([name, count]) => ({ name, count }));
         return {
           json: result,

@@ -4,11 +4,16 @@
  */
 import type { Sql } from '../../db/client.js';
 import { AppError } from '../lib/errors.js';
+import type { CredentialCache } from '../modules/credential-cache.js';
 import { resolveCredential, type Principal } from '../modules/credentials.service.js';
 
 export const TENANT_HEADER = 'x-tenant-id';
 
-export async function authenticateRequest(pool: Sql, headers: Headers, now: Date): Promise<Principal> {
+/**
+ * The request's verified principal. Pass the app's credential cache so repeated requests with the
+ * same key skip the database (credential-cache.ts); without it every request resolves afresh.
+ */
+export async function authenticateRequest(pool: Sql, headers: Headers, now: Date, cache?: CredentialCache): Promise<Principal> {
   const authorization = headers.get('authorization');
   if (!authorization) {
     throw new AppError('UNAUTHORIZED', 'KEY_MISSING', 'Send an API key in the header "Authorization: Bearer <key>".');
@@ -17,7 +22,7 @@ export async function authenticateRequest(pool: Sql, headers: Headers, now: Date
   if (!match?.[1]) {
     throw new AppError('UNAUTHORIZED', 'KEY_MALFORMED', 'The Authorization header must read "Bearer <key>".');
   }
-  const principal = await resolveCredential(pool, match[1], now);
+  const principal = await resolveCredential(pool, match[1], now, cache);
   const claimed = headers.get(TENANT_HEADER);
   if (claimed !== null && (principal.kind !== 'tenant' || claimed.trim().toLowerCase() !== principal.tenantId)) {
     throw new AppError('FORBIDDEN', 'TENANT_MISMATCH', 'X-Tenant-ID names a tenant this key does not belong to.');

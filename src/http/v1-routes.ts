@@ -18,6 +18,7 @@ import { AppError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { queryDataset, type AnalyticsDeps } from '../modules/analytics.service.js';
 import type { Actor } from '../modules/audit.service.js';
+import type { CredentialCache } from '../modules/credential-cache.js';
 import { findDataset, type Catalog } from '../modules/catalog.js';
 import type { TenantPrincipal } from '../modules/credentials.service.js';
 import type { LastUsedRecorder } from '../modules/last-used.js';
@@ -32,6 +33,8 @@ import type { RequestStatsEnv } from './request-stats.js';
 
 export interface V1Deps {
   pool: Sql;
+  /** Verified credentials reused for a few seconds (modules/credential-cache.ts). */
+  credentialCache: CredentialCache;
   analytics: AnalyticsDeps;
   rateLimiter: RateLimiter;
   tenantRateLimit: string;
@@ -124,7 +127,7 @@ export function v1Routes(deps: V1Deps) {
   // Authenticate and spend one request of the budgets, exactly as tRPC's authedProcedure does.
   v1.use('*', async (c, next) => {
     const now = deps.clock();
-    const principal = await authenticateRequest(deps.pool, c.req.raw.headers, now);
+    const principal = await authenticateRequest(deps.pool, c.req.raw.headers, now, deps.credentialCache);
     if (principal.kind !== 'tenant') {
       throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'The /v1 API answers for one tenant; use a tenant API key (platform admins: tRPC tenants.query).');
     }

@@ -1,5 +1,6 @@
 /** What any transport (tRPC, REST) shows for errors that are not AppErrors yet. */
 import type { z } from 'zod';
+import { InvalidTextValueError } from '../../db/sql-literal.js';
 import { AppError } from './errors.js';
 import { isDataException, SQLSTATE, sqlState } from './pg-errors.js';
 
@@ -10,7 +11,7 @@ import { isDataException, SQLSTATE, sqlState } from './pg-errors.js';
 export function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
   // Whatever value zod let through but Postgres cannot store is still the caller's mistake: 400.
-  if (isDataException(error)) {
+  if (isDataException(error) || causedBy(error, InvalidTextValueError)) {
     return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not valid for its field (check dates and text).', { cause: error });
   }
   switch (sqlState(error)) {
@@ -31,4 +32,11 @@ export function describeZodError(error: z.ZodError): string {
   return error.issues
     .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
     .join('; ');
+}
+
+function causedBy(error: unknown, type: new (...args: never[]) => Error): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof type) return true;
+  }
+  return false;
 }

@@ -6,9 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { drizzleOver, type Sql } from '../../db/client.js';
+import { tenantRead } from '../../db/tenant-read.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../lib/errors.js';
-import { recordAuditEvent, recordPlatformEvent, type Actor } from './audit.service.js';
+import type { AuditBuffer } from './audit-buffer.js';
+import { recordPlatformEvent, type Actor } from './audit.service.js';
 import { findDataset, type Catalog } from './catalog.js';
 import { cacheKey, type QueryCache } from './query-cache.js';
 import { runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
@@ -19,6 +21,8 @@ export interface AnalyticsDeps {
   statementTimeoutMs: number;
   /** Used when the dataset sets no `cacheTtlSeconds` of its own; 0 turns caching off. */
   cacheTtlSeconds: number;
+  /** Where tenants' `dataset.query` events wait for their batch (the caller flushes it). */
+  audit: AuditBuffer;
 }
 
 export type QueryOutput = Awaited<ReturnType<typeof runQuery>>;
@@ -60,7 +64,11 @@ function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }
 
-/** A tenant's own query: cached per tenant and role; audited as `dataset.query`, hit or miss. */
+/**
+ * A tenant's own query: cached per tenant and role; audited as `dataset.query`, hit or miss, in
+ * the next audit batch. A miss is one read-only statement in one round trip (tenantRead), with
+ * the statement timeout set in the same message.
+ */
 export async function queryDataset(
   pool: Sql,
   deps: AnalyticsDeps,
@@ -79,18 +87,15 @@ export async function queryDataset(
         })
       : undefined;
   const hit = key ? await deps.cache.get(key) : undefined;
+  const at = new Date();
   if (hit !== undefined) {
     const output = JSON.parse(hit) as QueryOutput;
-    await withTenant(pool, caller.tenantId, (tx) =>
-      recordAuditEvent(tx, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), true) }),
-    );
+    deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), true) }, at);
     return { ...output, cached: true, durationMs: elapsed(started) };
   }
-  const output = await withTenant(pool, caller.tenantId, async (tx) => {
-    const result = await runQuery(tx, deps.catalog, input, { statementTimeoutMs: deps.statementTimeoutMs });
-    await recordAuditEvent(tx, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, result, elapsed(started), false) });
-    return result;
-  });
+  const { statementTimeoutMs } = deps;
+  const output = await tenantRead(pool, caller.tenantId, (db) => runQuery(db, deps.catalog, input, { statementTimeoutMs, timeoutSet: true }), { statementTimeoutMs });
+  deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), false) }, at);
   if (key) await deps.cache.set(key, JSON.stringify(output), ttl);
   return { ...output, cached: false, durationMs: elapsed(started) };
 }

@@ -26,7 +26,7 @@ export interface AuditEventInput {
   details?: Record<string, unknown>;
 }
 
-function eventValues(actor: Actor, event: AuditEventInput) {
+export function eventValues(actor: Actor, event: AuditEventInput) {
   return {
     action: event.action,
     actorType: actor.type,

@@ -6,8 +6,9 @@
  */
 import type { Sql } from '../../db/client.js';
 import type { TenantRole } from '../../db/schema/index.js';
-import { parseKey } from '../lib/api-key.js';
+import { parseKey, type ParsedKey } from '../lib/api-key.js';
 import { AppError } from '../lib/errors.js';
+import type { CredentialCache, ResolvedCredential } from './credential-cache.js';
 
 /** `tenantSlug` is the slug the credential carries (and was resolved by): new keys are prefixed with it. */
 export type TenantPrincipal =
@@ -39,6 +40,12 @@ interface KeyRow {
   key_id: string;
   revoked: boolean;
   expired: boolean;
+  /** null: never expires. float8 may arrive as a string, depending on the pool's parsers. */
+  expires_ms: number | string | null;
+}
+
+function expiryOf(row: KeyRow): Date | null {
+  return row.expires_ms === null ? null : new Date(Number(row.expires_ms));
 }
 
 function unauthorized(reason: string, message: string): AppError {
@@ -61,43 +68,65 @@ function checkTenantActive(status: string): void {
   }
 }
 
-export async function resolveCredential(pool: Sql, secret: string, now: Date): Promise<Principal> {
-  // As text: Drizzle replaces the pool's date serializers, so a Date would not be sent as one.
-  const at = now.toISOString();
+/**
+ * The principal for a bearer secret, or UNAUTHORIZED / FORBIDDEN with the reason. With a cache, a
+ * resolution is reused for a few seconds (see credential-cache.ts: expiry is still checked against
+ * `now` on every request, and state changes evict); without one, every call asks the database.
+ */
+export async function resolveCredential(pool: Sql, secret: string, now: Date, cache?: CredentialCache): Promise<Principal> {
   const parsed = parseKey(secret);
   if (!parsed) {
     throw unauthorized('KEY_MALFORMED', 'That is not a Palisade API key (expected pk_<tenant>_… or pa_…) or session token (ps_…).');
   }
+  if (!cache) return (await lookUpCredential(pool, parsed, now)).principal;
+  return cache.resolve(parsed.hash, now, () => lookUpCredential(pool, parsed, now));
+}
+
+// One round trip. The credential's own expiry comes back as epoch milliseconds (a number, not a
+// timestamp: Drizzle replaces the pool's date parsers) for the cache to check on later requests.
+async function lookUpCredential(pool: Sql, parsed: ParsedKey, now: Date): Promise<ResolvedCredential> {
+  // As text: Drizzle replaces the pool's date serializers, so a Date would not be sent as one.
+  const at = now.toISOString();
   if (parsed.kind === 'platform') {
     const [row] = await pool<KeyRow[]>`
-      select key_id, revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired
+      select key_id, revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired,
+        extract(epoch from expires_at)::float8 * 1000 as expires_ms
       from resolve_platform_admin_key(${parsed.hash})`;
-    return { kind: 'platform', keyId: checkUsable(row).key_id };
+    const key = checkUsable(row);
+    return { principal: { kind: 'platform', keyId: key.key_id }, expiresAt: expiryOf(key) };
   }
   if (parsed.kind === 'session') {
     const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; user_id: string; user_disabled: boolean; must_change_password: boolean })[]>`
       select session_id as key_id, tenant_id, tenant_status, role, user_id, user_disabled, must_change_password,
-        revoked_at is not null as revoked, expires_at <= ${at}::timestamptz as expired
+        revoked_at is not null as revoked, expires_at <= ${at}::timestamptz as expired,
+        extract(epoch from expires_at)::float8 * 1000 as expires_ms
       from resolve_session(${parsed.slug}, ${parsed.hash})`;
     const session = checkUsable(row, SESSION);
     if (session.user_disabled) throw unauthorized('USER_DISABLED', 'This user has been disabled; ask a tenant admin.');
     checkTenantActive(session.tenant_status);
     return {
-      kind: 'tenant',
-      via: 'session',
-      tenantId: session.tenant_id,
-      tenantSlug: parsed.slug,
-      role: session.role,
-      sessionId: session.key_id,
-      userId: session.user_id,
-      mustChangePassword: session.must_change_password,
+      principal: {
+        kind: 'tenant',
+        via: 'session',
+        tenantId: session.tenant_id,
+        tenantSlug: parsed.slug,
+        role: session.role,
+        sessionId: session.key_id,
+        userId: session.user_id,
+        mustChangePassword: session.must_change_password,
+      },
+      expiresAt: expiryOf(session),
     };
   }
   const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; rate_limit: string | null })[]>`
     select key_id, tenant_id, tenant_status, role, rate_limit,
-      revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired
+      revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired,
+      extract(epoch from expires_at)::float8 * 1000 as expires_ms
     from resolve_tenant_api_key(${parsed.slug}, ${parsed.hash})`;
   const key = checkUsable(row);
   checkTenantActive(key.tenant_status);
-  return { kind: 'tenant', via: 'api_key', tenantId: key.tenant_id, tenantSlug: parsed.slug, keyId: key.key_id, role: key.role, rateLimit: key.rate_limit };
+  return {
+    principal: { kind: 'tenant', via: 'api_key', tenantId: key.tenant_id, tenantSlug: parsed.slug, keyId: key.key_id, role: key.role, rateLimit: key.rate_limit },
+    expiresAt: expiryOf(key),
+  };
 }

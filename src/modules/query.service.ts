@@ -94,16 +94,23 @@ function fail(reason: string, message: string): never {
  * Runs one query in the caller's tenant transaction.
  * The statement timeout is set transaction-locally (pipelined with the query, so no extra round
  * trip); it stays in force for the rest of the transaction, which only bounds each later
- * statement by the same limit. A timeout is a 400 QUERY_TIMEOUT telling the caller to narrow the query.
+ * statement by the same limit. With `timeoutSet`, the runner already set it (tenantRead's
+ * `statementTimeoutMs`, in the same message) and the query is the only statement. A timeout is a
+ * 400 QUERY_TIMEOUT telling the caller to narrow the query.
  */
-export async function runQuery(tx: TenantDb, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
+export async function runQuery(
+  tx: TenantDb,
+  catalog: Catalog,
+  input: QueryInput,
+  options: { statementTimeoutMs: number; timeoutSet?: boolean },
+): Promise<QueryResult> {
   const plan = planQuery(catalog, input);
   const timeout = String(Math.max(1, Math.floor(options.statementTimeoutMs)));
   let rows: Record<string, unknown>[];
   try {
     // Both are sent before either answer arrives; the connection runs them in order.
     const [, result] = await Promise.all([
-      tx.execute(sql`SELECT set_config('statement_timeout', ${timeout}, true)`),
+      options.timeoutSet ? undefined : tx.execute(sql`SELECT set_config('statement_timeout', ${timeout}, true)`),
       tx.execute<Record<string, unknown>>(plan.query),
     ]);
     rows = [...result];

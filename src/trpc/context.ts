@@ -3,6 +3,7 @@ import type { RequestStats } from '../http/request-stats.js';
 import type { Clock } from '../lib/clock.js';
 import type { AlertMonitor } from '../modules/alerts.js';
 import type { AnalyticsDeps } from '../modules/analytics.service.js';
+import type { CredentialCache } from '../modules/credential-cache.js';
 import type { LastUsedRecorder } from '../modules/last-used.js';
 import type { LoginThrottle } from '../modules/login-throttle.js';
 import type { RateLimiter } from '../modules/rate-limiter.js';
@@ -19,6 +20,11 @@ export interface Context {
   /** The platform-role pool. Only the platformAdminProcedure tier hands it out. */
   platformPool: Sql;
   clock: Clock;
+  /**
+   * Verified credentials, reused for a few seconds. A procedure that changes a key, session, user
+   * or tenant calls `evict` after its transaction commits, so the change holds from the next request.
+   */
+  credentialCache: CredentialCache;
   lastUsed: LastUsedRecorder;
   sessionTtlMinutes: number;
   /** Slows down repeated failed sign-ins (in memory, one per app). */

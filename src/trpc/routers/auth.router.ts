@@ -18,8 +18,12 @@ export const authRouter = router({
     }),
   ),
   /** Replaces the signed-in user's password; the only call a temporary password allows. */
-  changePassword: sessionProcedure.input(sessions.changePasswordInput).mutation(({ ctx, input }) =>
-    ctx.withTenant((tx) =>
+  /**
+   * Evicts all the user's cached sessions: the others are revoked, and this one's cached
+   * `mustChangePassword` is no longer true.
+   */
+  changePassword: sessionProcedure.input(sessions.changePasswordInput).mutation(async ({ ctx, input }) => {
+    const result = await ctx.withTenant((tx) =>
       sessions.changePassword(tx, input, {
         userId: ctx.principal.userId,
         sessionId: ctx.principal.sessionId,
@@ -27,12 +31,16 @@ export const authRouter = router({
         now: ctx.clock(),
         throttle: ctx.loginThrottle,
       }),
-    ),
-  ),
+    );
+    await ctx.credentialCache.evict({ userId: ctx.principal.userId });
+    return result;
+  }),
   /** Ends the current session. */
-  logout: sessionProcedure.mutation(({ ctx }) =>
-    ctx.withTenant((tx) =>
+  logout: sessionProcedure.mutation(async ({ ctx }) => {
+    const result = await ctx.withTenant((tx) =>
       sessions.signOut(tx, { userId: ctx.principal.userId, sessionId: ctx.principal.sessionId, actor: ctx.actor, now: ctx.clock() }),
-    ),
-  ),
+    );
+    await ctx.credentialCache.evict({ sessionId: ctx.principal.sessionId });
+    return result;
+  }),
 });

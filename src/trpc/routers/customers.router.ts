@@ -4,10 +4,10 @@ import { router, tenantAnalystProcedure, tenantProcedure } from '../init.js';
 export const customersRouter = router({
   list: tenantProcedure
     .input(customers.listCustomersInput)
-    .query(({ ctx, input }) => ctx.withTenant((tx) => customers.listCustomers(tx, input))),
+    .query(({ ctx, input }) => ctx.readTenant((db) => customers.listCustomers(db, input))),
   get: tenantProcedure
     .input(customers.customerIdInput)
-    .query(({ ctx, input }) => ctx.withTenant((tx) => customers.getCustomer(tx, input))),
+    .query(({ ctx, input }) => ctx.readTenant((db) => customers.getCustomer(db, input))),
   create: tenantAnalystProcedure
     .input(customers.createCustomerInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => customers.createCustomer(tx, input))),

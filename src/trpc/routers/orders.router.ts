@@ -4,10 +4,10 @@ import { router, tenantAnalystProcedure, tenantProcedure } from '../init.js';
 export const ordersRouter = router({
   list: tenantProcedure
     .input(orders.listOrdersInput)
-    .query(({ ctx, input }) => ctx.withTenant((tx) => orders.listOrders(tx, input))),
+    .query(({ ctx, input }) => ctx.readTenant((db) => orders.listOrders(db, input))),
   get: tenantProcedure
     .input(orders.orderIdInput)
-    .query(({ ctx, input }) => ctx.withTenant((tx) => orders.getOrder(tx, input))),
+    .query(({ ctx, input }) => ctx.readTenant((db) => orders.getOrder(db, input))),
   create: tenantAnalystProcedure
     .input(orders.createOrderInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.createOrder(tx, input))),

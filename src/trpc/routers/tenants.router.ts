@@ -1,6 +1,8 @@
 /**
  * Tenant lifecycle for platform admins. Everything runs on the platform role's pool
  * (`ctx.platform.pool`); the modules reach a tenant's rows only through `withTenant`, naming it.
+ * Suspending, deleting and importing evict the tenant's credentials from the cache once committed
+ * (resuming needs nothing: a refused credential is never cached).
  */
 import { z } from 'zod';
 import * as analytics from '../../modules/analytics.service.js';
@@ -22,9 +24,11 @@ export const tenantsRouter = router({
   stats: platformAdminProcedure
     .input(admin.tenantIdInput)
     .query(({ ctx, input }) => admin.tenantStats(ctx.platform.pool, input.tenantId, ctx.clock())),
-  suspend: platformAdminProcedure
-    .input(admin.suspendTenantInput)
-    .mutation(({ ctx, input }) => admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'suspended' }, ctx.actor)),
+  suspend: platformAdminProcedure.input(admin.suspendTenantInput).mutation(async ({ ctx, input }) => {
+    const tenant = await admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'suspended' }, ctx.actor);
+    await ctx.credentialCache.evict({ tenantId: input.tenantId });
+    return tenant;
+  }),
   resume: platformAdminProcedure
     .input(admin.tenantIdInput)
     .mutation(({ ctx, input }) => admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'active' }, ctx.actor)),
@@ -32,6 +36,7 @@ export const tenantsRouter = router({
     .input(data.purgeTenantInput)
     .mutation(async ({ ctx, input }) => {
       const result = await data.purgeTenant(ctx.platform.pool, input, ctx.actor);
+      await ctx.credentialCache.evict({ tenantId: input.tenantId });
       await ctx.analytics.cache.invalidateTenant(input.tenantId);
       return result;
     }),
@@ -42,6 +47,8 @@ export const tenantsRouter = router({
     .input(data.importTenantInput)
     .mutation(async ({ ctx, input }) => {
       const result = await data.importTenant(ctx.platform.pool, input, ctx.actor);
+      // Into an existing tenant, the import brings its own keys and users: drop what was cached.
+      await ctx.credentialCache.evict({ tenantId: result.tenantId });
       await ctx.analytics.cache.invalidateTenant(result.tenantId);
       return result;
     }),

@@ -1,0 +1,68 @@
+/**
+ * Tenant audit events for reads (`dataset.query`), written in batches instead of in the read's
+ * own transaction: a read then stays one read-only statement (db/tenant-read.ts) and never waits
+ * for a commit to disk. Each event keeps the time it happened. Changes are still audited in the
+ * same transaction as the change (audit.service.ts); only reads take this path, and at most one
+ * flush interval of them is lost if the process dies.
+ */
+import type { Sql } from '../../db/client.js';
+import { auditEvents } from '../../db/schema/index.js';
+import { withTenant } from '../../db/tenant-tx.js';
+import { BatchWriter } from '../lib/batch-writer.js';
+import { silentLogger, type Logger } from '../lib/log.js';
+import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
+import { eventValues, type Actor, type AuditEventInput } from './audit.service.js';
+
+type Row = ReturnType<typeof eventValues> & { at: Date };
+
+/** Events beyond this many per tenant between flushes are dropped (and counted in the log). */
+const MAX_PENDING_PER_TENANT = 10_000;
+
+export class AuditBuffer extends BatchWriter {
+  private pending = new Map<string, Row[]>();
+  private dropped = 0;
+
+  constructor(
+    private readonly pool: Sql,
+    private readonly log: Logger = silentLogger,
+  ) {
+    super();
+  }
+
+  record(tenantId: string, actor: Actor, event: AuditEventInput, at: Date): void {
+    let rows = this.pending.get(tenantId);
+    if (!rows) this.pending.set(tenantId, (rows = []));
+    if (rows.length >= MAX_PENDING_PER_TENANT) {
+      this.dropped++;
+      return;
+    }
+    rows.push({ ...eventValues(actor, event), at });
+  }
+
+  async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = new Map();
+    if (this.dropped > 0) {
+      this.log('warn', 'audit events dropped: more reads than the buffer holds between flushes', { dropped: this.dropped });
+      this.dropped = 0;
+    }
+    const failures: unknown[] = [];
+    for (const [tenantId, rows] of batch) {
+      try {
+        await withTenant(this.pool, tenantId, async (tx) => {
+          for (let i = 0; i < rows.length; i += 1000) await tx.insert(auditEvents).values(rows.slice(i, i + 1000));
+        });
+      } catch (error) {
+        // Kept for the next flush, unless the tenant is gone (its events have nowhere to go).
+        if (sqlState(error) !== SQLSTATE.foreignKeyViolation) this.requeue(tenantId, rows);
+        failures.push(error);
+      }
+    }
+    if (failures.length > 0) throw failures[0];
+  }
+
+  private requeue(tenantId: string, rows: Row[]): void {
+    const now = this.pending.get(tenantId) ?? [];
+    this.pending.set(tenantId, [...rows, ...now].slice(0, MAX_PENDING_PER_TENANT));
+  }
+}
