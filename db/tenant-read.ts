@@ -1,101 +1,236 @@
 /**
- * One round trip for a one-statement tenant read. `withTenant` costs two (BEGIN · setting ·
- * statement, then COMMIT) and a reserved connection; a read that is a single statement needs
- * neither. It goes out as ONE simple-protocol message:
+ * One round trip, and no parse or plan, for a one-statement tenant read. `withTenant` costs two
+ * round trips (BEGIN · setting · statement, then COMMIT) and a reserved connection; a read that is
+ * a single statement needs neither. It goes out as ONE simple-protocol message:
  *
+ *   [prepare palisade_rN as <the statement, with $1…$n>;]          first use on this connection
  *   select set_config('app.tenant_id', '<uuid>', true)[, set_config('statement_timeout', …, true)];
- *   <the statement, its parameters inlined as literals (sql-literal.ts)>
+ *   execute palisade_rN(<the parameters as literals (sql-literal.ts)>)
  *
  * Postgres runs the statements of one simple Query message as one implicit transaction, so the
  * setting is transaction-local exactly as in withTenant: it applies to the statement after it and
- * is gone when the message ends, on whichever pooled connection ran it (fresh or reused), whether
- * the statement succeeded or not. Nothing here opens a transaction that could outlive the message.
+ * is gone when the message ends, whether the statement succeeded or not. Nothing here opens a
+ * transaction that could outlive the message, so messages of different tenants may be pipelined
+ * on one connection: each carries its own setting, none inherits another's.
+ *
+ * Prepared statements belong to a connection, so the reader owns its connections: one postgres.js
+ * client of one connection per slot (it reconnects by itself; a reconnected slot answers 26000 for
+ * a name it no longer has, and the read is re-sent once with PREPARE). Statements are kept per
+ * slot in LRU order and deallocated when evicted. Parameters are declared with the types
+ * postgres.js would bind them as; a statement Postgres still cannot prepare (42P18 and friends)
+ * is sent inlined from then on, as a plain one-message read.
  *
  * The callback gets a Drizzle handle that accepts exactly one statement: a second one is refused
  * (it would run without the setting), so multi-statement work must use withTenant.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { drizzleOver, type Db, type Sql } from './client.js';
-import { inlineParameters } from './sql-literal.js';
+import { drizzleOver, openPool, type Db, type Sql } from './client.js';
+import { inlineParameters, sqlLiteral } from './sql-literal.js';
 import { assertTenantId } from './tenant-tx.js';
-
-interface Read {
-  prefix: string;
-  sent: boolean;
-}
-
-const current = new AsyncLocalStorage<Read>();
-const handles = new WeakMap<Sql, Db>();
 
 export class SingleStatementError extends Error {
   constructor() {
-    super('tenantRead runs exactly one statement; use withTenant for more');
+    super('a tenant read runs exactly one statement; use withTenant for more');
   }
 }
 
-/** Runs `fn`'s one statement for `tenantId` in a single round trip. */
-export async function tenantRead<T>(pool: Sql, tenantId: string, fn: (db: Db) => Promise<T>, options: { statementTimeoutMs?: number } = {}): Promise<T> {
-  assertTenantId(tenantId);
-  // Validated above, so the id can be a literal; the timeout is an integer we format.
-  let prefix = `select set_config('app.tenant_id', '${tenantId}', true)`;
-  if (options.statementTimeoutMs !== undefined) prefix += `, set_config('statement_timeout', '${Math.max(1, Math.floor(options.statementTimeoutMs))}', true)`;
-  // Awaited inside run(): Drizzle builders are lazy thenables and execute when awaited, which must
-  // happen where the store is visible.
-  return current.run({ prefix, sent: false }, async () => await fn(handleFor(pool)));
+type Rows = Record<string, unknown>[];
+type Mode = 'rows' | 'values';
+
+interface Read {
+  setting: string;
+  sent: boolean;
 }
 
-/** One Drizzle instance per pool (building one per request costs more than the query). */
-function handleFor(pool: Sql): Db {
-  let db = handles.get(pool);
-  if (!db) {
-    db = drizzleOver(readClient(pool));
-    handles.set(pool, db);
+interface Slot {
+  sql: Sql;
+  inflight: number;
+  /** Parameter types and statement text → prepared name, least recently used first. */
+  statements: Map<string, string>;
+  /** Evicted names to deallocate in the slot's next message. */
+  evicted: string[];
+  /** The slot's prepared statements are unknown (a failed PREPARE, a reconnect): drop them all first. */
+  reset: boolean;
+}
+
+export interface TenantReaderOptions {
+  /** Connections the reader owns (each pipelines any number of reads). Default 4. */
+  connections?: number;
+  /** Prepared statements kept per connection. Default 256. */
+  statementsPerConnection?: number;
+  applicationName?: string;
+}
+
+/** SQLSTATEs meaning "this text cannot be prepared untyped", answered by sending it inlined. */
+const UNPREPARABLE = new Set(['42P18', '42725', '42804', '42883']);
+const MAX_UNPREPARABLE = 1000;
+
+const current = new AsyncLocalStorage<Read>();
+let names = 0;
+
+export class TenantReader {
+  private readonly slots: Slot[];
+  private readonly db: Db;
+  private readonly capacity: number;
+  private readonly unpreparable = new Set<string>();
+  private turn = 0;
+
+  constructor(url: string, options: TenantReaderOptions = {}) {
+    const connections = Math.max(1, options.connections ?? 4);
+    this.capacity = Math.max(1, options.statementsPerConnection ?? 256);
+    this.slots = Array.from({ length: connections }, () => ({
+      sql: openPool(url, { max: 1, applicationName: options.applicationName ?? 'palisade-read' }),
+      inflight: 0,
+      statements: new Map<string, string>(),
+      evicted: [],
+      reset: false,
+    }));
+    // One Drizzle instance for every read (building one per request costs more than the query).
+    this.db = drizzleOver(readClient(this.slots[0]!.sql, (text, params, mode) => this.send(text, params, mode)));
   }
-  return db;
+
+  /** Runs `fn`'s one statement for `tenantId` in a single round trip. */
+  async read<T>(tenantId: string, fn: (db: Db) => Promise<T>, options: { statementTimeoutMs?: number } = {}): Promise<T> {
+    assertTenantId(tenantId);
+    // Validated above, so the id can be a literal; the timeout is an integer we format.
+    let setting = `select set_config('app.tenant_id', '${tenantId}', true)`;
+    if (options.statementTimeoutMs !== undefined) setting += `, set_config('statement_timeout', '${Math.max(1, Math.floor(options.statementTimeoutMs))}', true)`;
+    // Awaited inside run(): Drizzle builders are lazy thenables and execute when awaited, which must
+    // happen where the store is visible.
+    return current.run({ setting, sent: false }, async () => await fn(this.db));
+  }
+
+  /** Prepared statements held per connection, for tests and /metrics. */
+  preparedCounts(): number[] {
+    return this.slots.map((s) => s.statements.size);
+  }
+
+  async end(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.sql.end({ timeout: 5 })));
+  }
+
+  private async send(text: string, params: unknown[], mode: Mode): Promise<Rows> {
+    const read = current.getStore();
+    // Outside a read there is no tenant: refuse rather than run unscoped.
+    if (!read) throw new Error('this handle only works inside TenantReader.read');
+    if (read.sent) throw new SingleStatementError();
+    read.sent = true;
+    const slot = this.pick();
+    // Typed as postgres.js would bind them, so a statement means what it means through the pool.
+    const types = params.map(parameterType);
+    const key = `${types.join(',')}|${text}`;
+    if (this.unpreparable.has(key)) return run(slot, `${read.setting}; ${inlineParameters(text, params)}`, mode);
+    // Throws before anything is sent when a value cannot be a literal.
+    const args = params.length ? `(${params.map(sqlLiteral).join(', ')})` : '';
+    const declared = params.length ? ` (${types.join(', ')})` : '';
+    for (let attempt = 0; ; attempt++) {
+      const { head, name, prepared } = this.statementFor(slot, key, (n) => `prepare ${n}${declared} as ${text}; `);
+      try {
+        return await run(slot, `${head}${read.setting}; execute ${name}${args}`, mode);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (prepared || code === '26000') this.forget(slot);
+        if (attempt > 0) throw error;
+        if (code === '26000') continue; // the connection was replaced and lost its statements
+        if (prepared && code && UNPREPARABLE.has(code)) {
+          const rows = await run(slot, `${read.setting}; ${inlineParameters(text, params)}`, mode);
+          if (this.unpreparable.size < MAX_UNPREPARABLE) this.unpreparable.add(key);
+          return rows;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /** The slot with the fewest reads in flight, ties taken in turn. */
+  private pick(): Slot {
+    const n = this.slots.length;
+    const start = this.turn++ % n;
+    let best = this.slots[start]!;
+    for (let k = 1; k < n && best.inflight > 0; k++) {
+      const slot = this.slots[(start + k) % n]!;
+      if (slot.inflight < best.inflight) best = slot;
+    }
+    return best;
+  }
+
+  /** The prepared name for `key` on `slot`, and what must precede its EXECUTE in the message. */
+  private statementFor(slot: Slot, key: string, prepare: (name: string) => string): { head: string; name: string; prepared: boolean } {
+    let head = slot.reset ? 'deallocate all; ' : '';
+    slot.reset = false;
+    for (const name of slot.evicted.splice(0)) head += `deallocate ${name}; `;
+    const known = slot.statements.get(key);
+    if (known) {
+      slot.statements.delete(key);
+      slot.statements.set(key, known);
+      return { head, name: known, prepared: false };
+    }
+    const name = `palisade_r${++names}`;
+    slot.statements.set(key, name);
+    if (slot.statements.size > this.capacity) {
+      const [oldestText, oldestName] = slot.statements.entries().next().value!;
+      slot.statements.delete(oldestText);
+      slot.evicted.push(oldestName);
+    }
+    // Pipelined after us on this connection, later reads of `key` may EXECUTE `name` at once.
+    return { head: head + prepare(name), name, prepared: true };
+  }
+
+  /**
+   * After a failed PREPARE (or DEALLOCATE) the slot's statements are unknown: forget them and let
+   * the next message drop whatever the server holds. Reads already sent ran before that message.
+   */
+  private forget(slot: Slot): void {
+    slot.statements.clear();
+    slot.evicted = [];
+    slot.reset = true;
+  }
 }
 
-type Rows = Record<string, unknown>[] & { values?: never };
+/** The type postgres.js binds a value as (its inferType); `unknown` lets Postgres infer it from context. */
+function parameterType(value: unknown): string {
+  if (value instanceof Date) return 'timestamptz';
+  if (value === true || value === false) return 'boolean';
+  if (typeof value === 'bigint') return 'bigint';
+  return 'unknown';
+}
 
-function readClient(pool: Sql): Sql {
-  return new Proxy(pool, {
+/** The message answers one result per statement; callers (Drizzle) want the last one. */
+async function run(slot: Slot, message: string, mode: Mode): Promise<Rows> {
+  slot.inflight++;
+  try {
+    const query = slot.sql.unsafe(message);
+    const results = (mode === 'values' ? await query.values() : await query) as unknown as Rows[];
+    return results.at(-1)!;
+  } finally {
+    slot.inflight--;
+  }
+}
+
+/** What Drizzle sees as its client: `unsafe(text, params)` goes to `send`, as objects or arrays. */
+function readClient(base: Sql, send: (text: string, params: unknown[], mode: Mode) => Promise<Rows>): Sql {
+  return new Proxy(base, {
     get(target, prop, receiver) {
       if (prop === 'unsafe') {
-        return (text: string, params: unknown[] = []) => {
-          const read = current.getStore();
-          // Outside tenantRead there is no tenant: refuse rather than run unscoped.
-          if (!read) throw new Error('this handle only works inside tenantRead');
-          if (read.sent) throw new SingleStatementError();
-          read.sent = true;
-          const message = `${read.prefix}; ${inlineParameters(text, params)}`;
-          return lastResult(target, message);
-        };
+        return (text: string, params: unknown[] = []) => ({
+          then<A, B>(resolve?: (rows: Rows) => A, reject?: (error: unknown) => B) {
+            return send(text, params, 'rows').then(resolve, reject);
+          },
+          values() {
+            return send(text, params, 'values');
+          },
+        });
       }
       if (prop === 'begin' || prop === 'reserve') {
         return () => {
-          throw new Error('tenantRead runs one statement; use withTenant for transactions');
+          throw new Error('a tenant read runs one statement; use withTenant for transactions');
         };
       }
       return Reflect.get(target, prop, receiver) as unknown;
     },
-    // `db.$client\`…\`` would run on the pool without the setting: refused, not silently unscoped.
+    // `db.$client\`…\`` would run on the connection without the setting: refused, not silently unscoped.
     apply() {
-      throw new Error('tenantRead: use the Drizzle handle (db.select/db.execute), not db.$client');
+      throw new Error('tenant read: use the Drizzle handle (db.select/db.execute), not db.$client');
     },
   }) as unknown as Sql;
-}
-
-/**
- * The message answers one result per statement; callers (Drizzle) want the last one, as objects
- * (`await`) or as arrays (`.values()`), like a postgres.js query.
- */
-function lastResult(pool: Sql, message: string) {
-  const last = (results: unknown) => (results as Rows[]).at(-1)!;
-  return {
-    then<A, B>(resolve?: (rows: Rows) => A, reject?: (error: unknown) => B) {
-      return pool.unsafe(message).then((r) => last(r)).then(resolve, reject);
-    },
-    values() {
-      return pool.unsafe(message).values().then((r) => last(r));
-    },
-  };
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { Hono } from 'hono';
 import type { Sql } from '../db/client.js';
+import type { TenantReader } from '../db/tenant-read.js';
 import { authenticateRequest } from './http/auth.js';
 import { renderError } from './http/errors.js';
 import { metricsRoute } from './http/metrics-route.js';
@@ -39,6 +40,8 @@ export const DEFAULT_CATALOG_PATH = fileURLToPath(new URL('../catalog.yaml', imp
 export interface AppDeps {
   /** Pool connected as the app role (never the owner). */
   pool: Sql;
+  /** One-statement tenant reads on connections of its own, as the app role; the caller ends it. */
+  reader: TenantReader;
   /** Pool connected as the platform role: platform-admin procedures only. */
   platformPool: Sql;
   /** Collects keys' and sessions' last use; the caller flushes it (timer, shutdown). */
@@ -72,7 +75,7 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps) {
-  const { pool, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720, loginThrottle = new LoginThrottle() } = deps;
+  const { pool, reader, platformPool, lastUsed, log = silentLogger, clock = systemClock, sessionTtlMinutes = 720, loginThrottle = new LoginThrottle() } = deps;
   const credentialCache = deps.credentialCache ?? new CredentialCache();
   const tenantRateLimit = deps.tenantRateLimit ?? '600/minute';
   const rateLimiter = deps.rateLimiter ?? new MemoryRateLimiter();
@@ -115,6 +118,7 @@ export function createApp(deps: AppDeps) {
         headers: c.req.raw.headers,
         sourceIp: sourceIp(c),
         pool,
+        reader,
         platformPool,
         clock,
         credentialCache,
@@ -137,7 +141,7 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.route('/v1', v1Routes({ pool, credentialCache, analytics, rateLimiter, tenantRateLimit, lastUsed, clock, log }));
+  app.route('/v1', v1Routes({ pool, reader, credentialCache, analytics, rateLimiter, tenantRateLimit, lastUsed, clock, log }));
 
   if (deps.serveMetrics !== false) {
     app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax ?? 10), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock, credentialCache) }));

@@ -17,6 +17,7 @@ const envSchema = z.object({
   APP_DATABASE_URL: postgresUrl.optional(),
   PLATFORM_DATABASE_URL: postgresUrl.optional(),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+  DB_READ_CONNECTIONS: z.coerce.number().int().min(1).max(500).default(4),
   SEED_DEMO: flag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SESSION_TTL_MINUTES: z.coerce.number().int().min(1).max(60 * 24 * 30).default(12 * 60),
@@ -48,6 +49,8 @@ export interface Config {
   /** The platform role's credentials; undefined means: derive them like the app role's. */
   platformDatabaseUrl: string | undefined;
   poolMax: number;
+  /** Connections of the one-statement tenant reader (db/tenant-read.ts), besides the pool. */
+  readConnections: number;
   seedDemo: boolean;
   shutdownTimeoutMs: number;
   /** How long a sign-in session lasts. */
@@ -98,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     appDatabaseUrl: e.APP_DATABASE_URL,
     platformDatabaseUrl: e.PLATFORM_DATABASE_URL,
     poolMax: e.DB_POOL_MAX,
+    readConnections: e.DB_READ_CONNECTIONS,
     seedDemo: e.SEED_DEMO ?? embedded,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sessionTtlMinutes: e.SESSION_TTL_MINUTES,

@@ -4,6 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { openPool } from '../db/client.js';
+import { TenantReader } from '../db/tenant-read.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -70,8 +71,10 @@ async function main(): Promise<void> {
   const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, log });
   // With Redis, revocations made on another instance (or by the CLI) evict here too.
   const credentialCache = new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, redisUrl: config.redisUrl, log });
+  const reader = new TenantReader(database.appUrl, { connections: config.readConnections });
   const app = createApp({
     pool,
+    reader,
     platformPool,
     lastUsed,
     log,
@@ -124,7 +127,7 @@ async function main(): Promise<void> {
     await usage.stop().catch((error: unknown) => log('warn', 'could not record usage', { error: String(error) }));
     await auditBuffer.stop().catch((error: unknown) => log('warn', 'could not write query audit events', { error: String(error) }));
     await Promise.all([cache.close(), rateLimiter.close(), credentialCache.close()]);
-    await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 })]);
+    await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), reader.end()]);
     await database.stop();
     log('info', 'stopped');
     process.exit(0);

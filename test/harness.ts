@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { inject } from 'vitest';
+import { TenantReader } from '../db/tenant-read.js';
 import { openPool, type Sql } from '../db/client.js';
 import { apiKeys, customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
@@ -22,6 +23,11 @@ export const pg = inject('pg');
 
 export function appPool(max = 4): Sql {
   return openPool(pg.appUrl, { max, applicationName: 'palisade-test' });
+}
+
+/** The one-statement tenant reader as the app role, on `connections` connections of its own. */
+export function appReader(connections = 2): TenantReader {
+  return new TenantReader(pg.appUrl, { connections, applicationName: 'palisade-test-read' });
 }
 
 /** The platform-admin path's role, as the server's platform procedures use it. */
@@ -128,7 +134,8 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
   const lastUsed = new LastUsedRecorder(pool);
   const credentialCache = options.deps?.credentialCache ?? new CredentialCache();
   credentialCaches.add(credentialCache);
-  const app = createApp({ pool, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps, credentialCache });
+  const reader = options.deps?.reader ?? appReader();
+  const app = createApp({ pool, reader, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps, credentialCache });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -151,6 +158,7 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
       credentialCaches.delete(credentialCache);
       await Promise.all([options.deps?.cache?.close(), options.deps?.rateLimiter?.close(), credentialCache.close()]);
       if (!options.platformPool) await platform.end();
+      if (!options.deps?.reader) await reader.end();
     },
   };
 }

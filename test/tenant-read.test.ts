@@ -1,84 +1,152 @@
 /**
  * The one-message tenant read (db/tenant-read.ts): scoped like withTenant, gone after the message
- * on the same pooled connection, fail-closed on errors, one statement only, values inlined safely,
- * and never crossing tenants when many reads interleave on one or two connections.
+ * on the same connection, fail-closed on errors, one statement only, values passed as literals
+ * that cannot escape, statements prepared once per connection (and re-prepared after a reconnect,
+ * deallocated when evicted), and never crossing tenants when many reads pipeline on one connection.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { openPool, type Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
-import { SingleStatementError, tenantRead } from '../db/tenant-read.js';
+import { SingleStatementError, TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appPool, makeTenantWithOrders, ownerPool, type Fixture } from './harness.js';
+import { appPool, appReader, makeTenantWithOrders, ownerPool, pg, type Fixture } from './harness.js';
 
 let owner: Sql;
 let app: Sql;
+let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
 
 beforeAll(async () => {
   owner = ownerPool();
   app = appPool(1);
+  reader = appReader(1);
   [a, b] = await Promise.all([makeTenantWithOrders(owner, 2), makeTenantWithOrders(owner, 3)]);
 });
 afterAll(async () => {
-  await Promise.all([owner.end(), app.end()]);
+  await Promise.all([owner.end(), app.end(), reader.end()]);
 });
 
-describe('tenantRead', () => {
-  it('reads the tenant’s rows only, and leaves no setting on the connection', async () => {
-    const rows = await tenantRead(app, a.tenant.id, (db) => db.select().from(orders));
+/** What the reader's (only) connection holds, read through the reader itself. */
+async function session(r: TenantReader, tenantId: string) {
+  const [row] = await r.read(tenantId, (db) =>
+    db.execute<{ pid: number; prepared: number; tenant: string; timeout: string }>(
+      sql`select pg_backend_pid() as pid, (select count(*)::int from pg_prepared_statements) as prepared, current_setting('app.tenant_id') as tenant, current_setting('statement_timeout') as timeout`,
+    ),
+  );
+  return row!;
+}
+
+describe('TenantReader', () => {
+  it('reads the tenant’s rows only', async () => {
+    const rows = await reader.read(a.tenant.id, (db) => db.select().from(orders));
     expect(rows.map((r) => r.tenantId)).toEqual([a.tenant.id, a.tenant.id]);
     expect(rows[0]!.createdAt).toBeInstanceOf(Date);
-    const [after] = await app<{ v: string | null }[]>`select current_setting('app.tenant_id', true) as v`;
-    expect(after?.v ?? '').toBe('');
     expect(await app`select 1 from orders`).toHaveLength(0);
   });
 
-  it('binds the statement timeout for that message only', async () => {
-    const [row] = await tenantRead(app, a.tenant.id, (db) => db.execute<{ t: string }>(sql`select current_setting('statement_timeout') as t`), { statementTimeoutMs: 1234 });
+  it('binds the setting and the statement timeout for that message only', async () => {
+    const [row] = await reader.read(a.tenant.id, (db) => db.execute<{ t: string }>(sql`select current_setting('statement_timeout') as t`), { statementTimeoutMs: 1234 });
     expect(row!.t).toBe('1234ms');
-    const [after] = await app<{ t: string }[]>`select current_setting('statement_timeout') as t`;
-    expect(after!.t).not.toBe('1234ms');
+    const next = await session(reader, b.tenant.id);
+    expect(next.tenant).toBe(b.tenant.id);
+    expect(next.timeout).not.toBe('1234ms');
   });
 
   it('fails closed: an error ends the message, the next one starts clean', async () => {
-    await expect(tenantRead(app, a.tenant.id, (db) => db.execute(sql`select 1/0`))).rejects.toMatchObject({ cause: { code: '22012' } });
-    expect(await app`select 1 from orders`).toHaveLength(0);
+    await expect(reader.read(a.tenant.id, (db) => db.execute(sql`select 1/0`))).rejects.toMatchObject({ cause: { code: '22012' } });
+    await expect(reader.read(a.tenant.id, (db) => db.execute(sql`select 1/0`))).rejects.toMatchObject({ cause: { code: '22012' } });
+    expect(await reader.read(b.tenant.id, (db) => db.select().from(orders))).toHaveLength(3);
   });
 
-  it('refuses a second statement, an unscoped $client call, and a bad tenant id', async () => {
+  it('refuses a second statement, an unscoped $client call, use outside read, and a bad tenant id', async () => {
     await expect(
-      tenantRead(app, a.tenant.id, async (db) => {
+      reader.read(a.tenant.id, async (db) => {
         await db.select().from(orders);
         return db.select().from(customers);
       }),
     ).rejects.toMatchObject({ cause: expect.any(SingleStatementError) });
-    await expect(tenantRead(app, a.tenant.id, async (db) => db.$client`select 1`)).rejects.toThrow(/Drizzle handle/);
-    await expect(tenantRead(app, `${a.tenant.id}'; select 1; --`, (db) => db.select().from(orders))).rejects.toThrow(/uuid/);
+    await expect(reader.read(a.tenant.id, async (db) => db.$client`select 1`)).rejects.toThrow(/Drizzle handle/);
+    let leaked: Parameters<Parameters<TenantReader['read']>[1]>[0] | undefined;
+    await reader.read(a.tenant.id, async (db) => {
+      leaked = db;
+      return db.select().from(orders);
+    });
+    await expect(async () => leaked!.select().from(orders)).rejects.toMatchObject({ cause: { message: expect.stringMatching(/only works inside/) } });
+    await expect(reader.read(`${a.tenant.id}'; select 1; --`, (db) => db.select().from(orders))).rejects.toThrow(/uuid/);
   });
 
-  it('inlines values as literals that cannot escape their quotes', async () => {
+  it('passes values as literals that cannot escape their quotes, prepared or inlined', async () => {
     const hostile = `x' or '1'='1\\'; select * from orders; --`;
-    const rows = await tenantRead(app, a.tenant.id, (db) => db.execute<{ v: string }>(sql`select ${hostile}::text as v, ${42} + 1 as n, ${true} as b, ${null}::text as z`));
+    // Declared as postgres.js binds them: `${true}` is a boolean, `${42}` is inferred from `+ 1`.
+    const rows = await reader.read(a.tenant.id, (db) => db.execute<{ v: string }>(sql`select ${hostile}::text as v, ${42} + 1 as n, ${true} as b, ${null}::text as z`));
     expect(rows[0]).toEqual({ v: hostile, n: 43, b: true, z: null });
-    const none = await tenantRead(app, a.tenant.id, (db) => db.select().from(orders).where(sql`${orders.region} = ${"north' or true or '"}`));
+    const again = await reader.read(a.tenant.id, (db) => db.execute<{ v: string }>(sql`select ${hostile}::text as v, ${42} + 1 as n, ${true} as b, ${null}::text as z`));
+    expect(again[0]).toEqual({ v: hostile, n: 43, b: true, z: null });
+    const none = await reader.read(a.tenant.id, (db) => db.select().from(orders).where(sql`${orders.region} = ${"north' or true or '"}`));
     expect(none).toHaveLength(0);
   });
 
   it('matches withTenant’s answer for the same statement', async () => {
-    const viaRead = await tenantRead(app, b.tenant.id, (db) => db.select().from(orders).orderBy(orders.id));
+    const viaRead = await reader.read(b.tenant.id, (db) => db.select().from(orders).orderBy(orders.id));
     const viaTx = await withTenant(app, b.tenant.id, (tx) => tx.select().from(orders).orderBy(orders.id));
     expect(viaRead).toEqual(viaTx);
   });
 
-  it('never crosses tenants when reads for many tenants interleave on one connection', async () => {
+  it('prepares a statement once per connection, and again after the connection is replaced', async () => {
+    const own = appReader(1);
+    const su = openPool(pg.superuserUrl, { max: 1 });
+    try {
+      // postgres.js may hold a statement of its own (type lookup on connect): count relative to it.
+      const first = await session(own, a.tenant.id);
+      expect((await session(own, a.tenant.id)).prepared).toBe(first.prepared);
+      await own.read(a.tenant.id, (db) => db.select().from(orders));
+      expect((await session(own, a.tenant.id)).prepared).toBe(first.prepared + 1);
+      expect(own.preparedCounts()).toEqual([2]);
+
+      await su`select pg_terminate_backend(${first.pid})`;
+      // A read in the way of the kill fails with the connection; postgres.js then reconnects, and
+      // the reader re-prepares on the new one (26000 answered by PREPARE) without failing the read.
+      let rows: unknown[] | undefined;
+      for (let attempt = 0; attempt < 3 && !rows; attempt++) {
+        rows = await own.read(a.tenant.id, (db) => db.select().from(orders)).catch((error: unknown) => {
+          expect(String((error as Error).cause ?? error)).toMatch(/terminat|closed|ended/i);
+          return undefined;
+        });
+      }
+      expect(rows).toHaveLength(2);
+      const after = await session(own, a.tenant.id);
+      expect(after.pid).not.toBe(first.pid);
+      expect(after.tenant).toBe(a.tenant.id);
+    } finally {
+      await Promise.all([own.end(), su.end()]);
+    }
+  });
+
+  it('deallocates statements beyond its per-connection limit', async () => {
+    const small = new TenantReader(pg.appUrl, { connections: 1, statementsPerConnection: 3 });
+    try {
+      const before = (await session(small, a.tenant.id)).prepared;
+      for (let n = 1; n <= 8; n++) await small.read(a.tenant.id, (db) => db.execute(sql.raw(`select ${n} as n from orders`)));
+      const held = await session(small, a.tenant.id);
+      // The limit, one evicted name still to deallocate, and what postgres.js holds of its own
+      // (before counted it plus the counting statement); 11 without eviction.
+      expect(held.prepared).toBeLessThanOrEqual(before + 3);
+      expect(held.prepared).toBeGreaterThanOrEqual(3);
+      expect(small.preparedCounts()[0]).toBeLessThanOrEqual(3);
+    } finally {
+      await small.end();
+    }
+  });
+
+  it('never crosses tenants when reads for many tenants pipeline on one connection', async () => {
     const fixtures = [a, b];
     const results = await Promise.all(
       Array.from({ length: 400 }, (_, i) => {
         const f = fixtures[i % 2]!;
-        if (i % 9 === 4) return tenantRead(app, f.tenant.id, (db) => db.execute(sql`select 1/0`)).then(() => 'no error', () => 'error');
-        return tenantRead(app, f.tenant.id, (db) => db.execute<{ tenant_id: string; v: string }>(sql`select tenant_id, current_setting('app.tenant_id') as v from orders`)).then((rows) => {
+        if (i % 9 === 4) return reader.read(f.tenant.id, (db) => db.execute(sql`select 1/0`)).then(() => 'no error', () => 'error');
+        return reader.read(f.tenant.id, (db) => db.execute<{ tenant_id: string; v: string }>(sql`select tenant_id, current_setting('app.tenant_id') as v from orders`)).then((rows) => {
           expect(rows).toHaveLength(f.orderIds.length);
           for (const row of rows) expect([row.tenant_id, row.v]).toEqual([f.tenant.id, f.tenant.id]);
           return 'ok';

@@ -11,6 +11,7 @@
  */
 import { Hono, type Context } from 'hono';
 import type { Sql } from '../../db/client.js';
+import type { TenantReader } from '../../db/tenant-read.js';
 import { roleAtLeast } from '../../db/schema/index.js';
 import type { Clock } from '../lib/clock.js';
 import { toAppError } from '../lib/error-mapping.js';
@@ -33,6 +34,7 @@ import type { RequestStatsEnv } from './request-stats.js';
 
 export interface V1Deps {
   pool: Sql;
+  reader: TenantReader;
   /** Verified credentials reused for a few seconds (modules/credential-cache.ts). */
   credentialCache: CredentialCache;
   analytics: AnalyticsDeps;
@@ -158,7 +160,7 @@ export function v1Routes(deps: V1Deps) {
   const answer = async (c: Context<V1Env>, raw: unknown) => {
     const input = parseQueryInput(raw);
     const principal = c.get('principal');
-    const result = await queryDataset(deps.pool, deps.analytics, { tenantId: principal.tenantId, role: principal.role, actor: c.get('actor') }, input);
+    const result = await queryDataset(deps.reader, deps.analytics, { tenantId: principal.tenantId, role: principal.role, actor: c.get('actor') }, input);
     const stats = c.get('stats');
     stats.datasetQuery = true;
     stats.cacheHit = result.cached;

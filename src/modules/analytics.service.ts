@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { drizzleOver, type Sql } from '../../db/client.js';
-import { tenantRead } from '../../db/tenant-read.js';
+import type { TenantReader } from '../../db/tenant-read.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { notFound } from '../lib/errors.js';
 import type { AuditBuffer } from './audit-buffer.js';
@@ -66,11 +66,11 @@ function elapsed(started: number): number {
 
 /**
  * A tenant's own query: cached per tenant and role; audited as `dataset.query`, hit or miss, in
- * the next audit batch. A miss is one read-only statement in one round trip (tenantRead), with
+ * the next audit batch. A miss is one read-only statement in one round trip (TenantReader), with
  * the statement timeout set in the same message.
  */
 export async function queryDataset(
-  pool: Sql,
+  reader: TenantReader,
   deps: AnalyticsDeps,
   caller: { tenantId: string; role: string; actor: Actor },
   input: QueryInput,
@@ -94,7 +94,7 @@ export async function queryDataset(
     return { ...output, cached: true, durationMs: elapsed(started) };
   }
   const { statementTimeoutMs } = deps;
-  const output = await tenantRead(pool, caller.tenantId, (db) => runQuery(db, deps.catalog, input, { statementTimeoutMs, timeoutSet: true }), { statementTimeoutMs });
+  const output = await reader.read(caller.tenantId, (db) => runQuery(db, deps.catalog, input, { statementTimeoutMs, timeoutSet: true }), { statementTimeoutMs });
   deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), false) }, at);
   if (key) await deps.cache.set(key, JSON.stringify(output), ttl);
   return { ...output, cached: false, durationMs: elapsed(started) };

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { ORDER_STATUSES, orders } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
@@ -76,8 +76,24 @@ export async function listOrders(tx: TenantDb, input: z.infer<typeof listOrdersI
   return page(rows.map(toOrder), input.limit, input.offset);
 }
 
+/**
+ * The point lookup, built once per Drizzle handle (handles live as long as their pool or reader):
+ * building the query costs more CPU than Postgres spends answering it. Still executed through the
+ * handle, so inside the caller's tenant read or transaction, like any other statement.
+ */
+const getOrderQueries = new WeakMap<TenantDb, ReturnType<typeof prepareGetOrder>>();
+
+function prepareGetOrder(tx: TenantDb) {
+  return tx.select().from(orders).where(eq(orders.id, sql.placeholder('id'))).prepare('orders_get');
+}
+
 export async function getOrder(tx: TenantDb, input: z.infer<typeof orderIdInput>): Promise<Order> {
-  const [row] = await tx.select().from(orders).where(eq(orders.id, input.id));
+  let query = getOrderQueries.get(tx);
+  if (!query) {
+    query = prepareGetOrder(tx);
+    getOrderQueries.set(tx, query);
+  }
+  const [row] = await query.execute({ id: input.id });
   if (!row) throw notFound('order');
   return toOrder(row);
 }

@@ -1,4 +1,5 @@
 import type { Sql } from '../../db/client.js';
+import type { TenantReader } from '../../db/tenant-read.js';
 import type { RequestStats } from '../http/request-stats.js';
 import type { Clock } from '../lib/clock.js';
 import type { AlertMonitor } from '../modules/alerts.js';
@@ -17,6 +18,8 @@ export interface Context {
   sourceIp: string | null;
   /** The app-role pool. Only the auth step and the tenant runner touch it, never a resolver. */
   pool: Sql;
+  /** One-statement tenant reads in one round trip (db/tenant-read.ts); only tenant tiers use it. */
+  reader: TenantReader;
   /** The platform-role pool. Only the platformAdminProcedure tier hands it out. */
   platformPool: Sql;
   clock: Clock;

@@ -5,7 +5,7 @@
  * - `authedProcedure`: any verified credential (tenant key, session, platform-admin key).
  * - `tenantProcedure` / `tenantAnalystProcedure` / `tenantAdminProcedure`: a tenant credential with
  *   at least viewer / analyst / admin role; adds `ctx.tenantId`, `ctx.withTenant(tx => …)` and, for
- *   one-statement reads, `ctx.readTenant(db => …)` (one round trip, db/tenant-read.ts): the
+ *   one-statement reads, `ctx.readTenant(db => …)` (one round trip, prepared, db/tenant-read.ts): the
  *   only way a resolver reaches tenant data. The tenant comes from the credential, never from input.
  * - `sessionProcedure`: a signed-in user's session.
  * - `platformAdminProcedure`: a platform-admin key; adds `ctx.platform` (the admin path).
@@ -16,7 +16,6 @@ import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
 import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
-import { tenantRead } from '../../db/tenant-read.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { authenticateRequest } from '../http/auth.js';
 import { enforceRateLimit } from '../http/rate-limit.js';
@@ -128,7 +127,7 @@ function tenantTier(minimum: TenantRole) {
       throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
     }
     const { tenantId } = principal;
-    const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => tenantRead(ctx.pool, tenantId, fn);
+    const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => ctx.reader.read(tenantId, fn);
     const result = await next({ ctx: { principal, tenantId, withTenant: scopedTo(ctx.pool, tenantId), readTenant } });
     if (type === 'mutation' && result.ok) await ctx.analytics.cache.invalidateTenant(principal.tenantId);
     return result;

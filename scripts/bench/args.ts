@@ -1,0 +1,81 @@
+/** `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir]`. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+export interface BenchArgs {
+  quick: boolean;
+  tenants: number;
+  orders: number;
+  scale: boolean;
+  /** Seconds per variant per round (DB layer). */
+  dbDurationSec: number;
+  /** Seconds per target per round (HTTP). */
+  httpDurationSec: number;
+  dbRounds: number;
+  httpRounds: number;
+  outDir: string;
+  dataDir: string;
+}
+
+export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir]
+
+  --quick          200 tenants × 200,000 orders, short runs (under 3 minutes)
+  --tenants N      tenants to seed (default 1000; --quick 200)
+  --orders M       orders in total, Zipf-skewed (default 1,000,000; --quick 200,000)
+  --scale          also grow the table tenfold and compare a small tenant's latency
+  --duration S     seconds per measurement (default 5 DB / 10 HTTP; --quick 1.5 / 3)
+  --rounds N       interleaved rounds (default 3 DB, 2 HTTP; --quick 3 DB, 1 HTTP)
+  --out dir        where results go (default bench/results)
+  --data-dir dir   embedded Postgres and seed keys, kept between runs (default bench/.data, or BENCH_DATA_DIR)
+
+Database: DATABASE_URL (a superuser, or the owner with BENCH_SUPERUSER_URL), else embedded Postgres.`;
+
+export class UsageError extends Error {}
+
+function positive(raw: string | undefined, flag: string, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${flag}: expected a positive ${integer ? 'integer' : 'number'}, got "${raw}"`);
+  return n;
+}
+
+export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArgs | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean' },
+        tenants: { type: 'string' },
+        orders: { type: 'string' },
+        scale: { type: 'boolean' },
+        duration: { type: 'string' },
+        rounds: { type: 'string' },
+        out: { type: 'string' },
+        'data-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return 'help';
+  const quick = values.quick ?? false;
+  const duration = positive(values.duration, 'duration', false);
+  const rounds = positive(values.rounds, 'rounds', true);
+  const tenants = positive(values.tenants, 'tenants', true) ?? (quick ? 200 : 1000);
+  const orders = positive(values.orders, 'orders', true) ?? (quick ? 200_000 : 1_000_000);
+  if (orders < tenants) throw new UsageError(`--orders: must be at least --tenants (${tenants}): every tenant gets an order`);
+  return {
+    quick,
+    tenants,
+    orders,
+    scale: values.scale ?? false,
+    dbDurationSec: duration ?? (quick ? 1.5 : 5),
+    httpDurationSec: duration ?? (quick ? 3 : 10),
+    dbRounds: rounds ?? 3,
+    httpRounds: rounds ?? (quick ? 1 : 2),
+    outDir: path.resolve(values.out ?? 'bench/results'),
+    dataDir: path.resolve(values['data-dir'] ?? env.BENCH_DATA_DIR ?? 'bench/.data'),
+  };
+}

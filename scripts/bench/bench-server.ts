@@ -1,0 +1,92 @@
+/**
+ * The server under test, in its own process: the real app (createApp) as the app role, as
+ * index.ts builds it but with an unlimited tenant rate limit and the cache TTL the bench asks for,
+ * plus the thin-layer limit: bare Hono routes running the explicit-WHERE queries on a BYPASSRLS
+ * pool with no auth. Configuration arrives in BENCH_SERVER_CONFIG (JSON; URLs carry passwords, so
+ * not argv); prints `{"port":N}` when listening and stops on SIGTERM.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { openPool } from '../../db/client.js';
+import { TenantReader } from '../../db/tenant-read.js';
+import { createApp } from '../../src/app.js';
+import { AuditBuffer } from '../../src/modules/audit-buffer.js';
+import { LastUsedRecorder } from '../../src/modules/last-used.js';
+import { UsageRecorder } from '../../src/modules/usage.js';
+
+interface ServerConfig {
+  appUrl: string;
+  platformUrl: string;
+  bypassUrl: string;
+  cacheTtlSeconds: number;
+  poolMax: number;
+}
+
+const config = JSON.parse(process.env.BENCH_SERVER_CONFIG ?? '{}') as ServerConfig;
+// The app's connections: the reader's for one-statement reads, a small pool for the rest (auth
+// lookups, batched writes), as index.ts splits them.
+const reader = new TenantReader(config.appUrl, { connections: config.poolMax });
+const pool = openPool(config.appUrl, { max: 4 });
+const platformPool = openPool(config.platformUrl, { max: 2, applicationName: 'palisade-platform' });
+const bypass = openPool(config.bypassUrl, { max: config.poolMax, applicationName: 'palisade-bench-bare' });
+
+// As index.ts: batched writes on timers, none per request.
+const lastUsed = new LastUsedRecorder(pool);
+lastUsed.start(15_000, () => undefined);
+const usage = new UsageRecorder(pool);
+usage.start(10_000, () => undefined);
+const auditBuffer = new AuditBuffer(pool);
+auditBuffer.start(2_000, () => undefined);
+
+const app = createApp({
+  pool,
+  reader,
+  platformPool,
+  lastUsed,
+  usage,
+  auditBuffer,
+  tenantRateLimit: '999999999/second',
+  cacheTtlSeconds: config.cacheTtlSeconds,
+  poolMax: config.poolMax,
+});
+
+const bare = new Hono();
+bare.get('/bare/orders/:tenantId/:id', async (c) => {
+  const [row] = await bypass`
+    select id, customer_id, region, amount, order_date, status, created_at
+    from orders where tenant_id = ${c.req.param('tenantId')} and id = ${c.req.param('id')}`;
+  return row ? c.json(row) : c.json({ error: 'not found' }, 404);
+});
+bare.get('/bare/revenue/:tenantId', async (c) => {
+  const rows = await bypass`
+    select region, sum(amount) as revenue from orders where tenant_id = ${c.req.param('tenantId')}
+    group by region order by region`;
+  return c.json(rows);
+});
+
+const server = serve({
+  // The bare routes skip the app entirely (no request id, no observers): they are the floor.
+  fetch: (req, env) => (new URL(req.url).pathname.startsWith('/bare/') ? bare.fetch(req, env) : app.fetch(req, env)),
+  port: 0,
+  hostname: '127.0.0.1',
+});
+server.once('listening', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+});
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  server.close();
+  if ('closeAllConnections' in server) server.closeAllConnections();
+  await Promise.allSettled([lastUsed.stop(), usage.stop(), auditBuffer.stop()]);
+  await Promise.allSettled([pool.end({ timeout: 2 }), reader.end(), platformPool.end({ timeout: 2 }), bypass.end({ timeout: 2 })]);
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+// The bench died without stopping us (SIGKILL): we were re-parented, so stop rather than linger.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && void stop(), 1000).unref();

@@ -1,0 +1,56 @@
+/**
+ * Child processes the bench started, so every exit path (done, error, Ctrl-C) stops exactly those.
+ * Children run TypeScript through tsx's loader in the same node binary: the pid we hold is the
+ * process doing the work (its RSS is the server's), not a wrapper.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+
+const running = new Set<ChildProcess>();
+
+function track(child: ChildProcess): ChildProcess {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+const TSX = ['--import', 'tsx'];
+
+/** A TypeScript script in a child process; stdout piped, stderr inherited. */
+export function spawnScript(file: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return track(spawn(process.execPath, [...TSX, file], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+}
+
+/** A TypeScript script with an IPC channel. */
+export function forkScript(file: string): ChildProcess {
+  return track(fork(file, [], { execArgv: TSX, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+}
+
+/** SIGTERM, then SIGKILL if it has not gone within `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...running].map((child) => stopChild(child)));
+}
+
+/** Synchronous last resort for process 'exit'. */
+export function killAllChildrenNow(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+/** Resident set size of `pid` in MB (Linux), or undefined where /proc is not available. */
+export function rssMb(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Math.round(Number(match[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Pure: the bench's results → the issue's targets (✓/✗) and the markdown report. No I/O, so
+ * test/bench-stats.test.ts checks it on made-up numbers.
+ */
+import type { DbCell } from './db-layer.js';
+import type { HttpLayerResult } from './http-layer.js';
+import type { PlanCheck } from './plans.js';
+import type { ScaleResult } from './scale.js';
+
+export interface Machine {
+  cpuModel: string;
+  cores: number;
+  ramGb: number;
+  os: string;
+  node: string;
+  postgres: string;
+  sharedBuffers: string;
+}
+
+export interface Settings {
+  quick: boolean;
+  database: 'embedded' | 'DATABASE_URL';
+  tenants: number;
+  orders: number;
+  seedReused: boolean;
+  seedMs: number;
+  poolSize: number;
+  concurrencies: number[];
+  dbRounds: number;
+  dbDurationMs: number;
+  httpConnections: number[];
+  httpRounds: number;
+  httpDurationSec: number;
+  pointSample: number;
+  /** Orders of tenants outside the bench prefix (normally 0). */
+  otherOrders: number;
+}
+
+export interface BenchResults {
+  date: string;
+  startedAt: string;
+  elapsedSec: number;
+  machine: Machine;
+  settings: Settings;
+  db: DbCell[];
+  http?: HttpLayerResult;
+  plans: PlanCheck[];
+  scale?: ScaleResult;
+  /** Why a phase did not run (e.g. `--scale` not given). */
+  skipped: Record<string, string>;
+  targets: TargetCheck[];
+}
+
+export interface TargetCheck {
+  name: string;
+  goal: string;
+  measured: string;
+  pass: boolean;
+}
+
+const fmt = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
+const num = (n: number) => Math.round(n).toLocaleString('en-US');
+const mark = (pass: boolean) => (pass ? '✓' : '✗');
+
+function atLeast(name: string, goal: number, measured: number | undefined, unit = '×'): TargetCheck {
+  return { name, goal: `≥ ${goal}${unit}`, measured: `${fmt(measured)}${unit}`, pass: measured !== undefined && measured >= goal };
+}
+
+function atMost(name: string, goal: number, measured: number | undefined, unit: string, digits = 2): TargetCheck {
+  return { name, goal: `≤ ${goal}${unit}`, measured: `${fmt(measured, digits)}${unit}`, pass: measured !== undefined && measured <= goal };
+}
+
+/** The issue's targets, each against the figures measured in this run. */
+export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const cell of r.db.filter((c) => c.variant === 'runner')) {
+    const goal = cell.query === 'aggregate' ? 0.95 : 0.8;
+    checks.push(atLeast(`runner / limit, ${cell.query}, ${cell.concurrency} clients`, goal, cell.vsLimit));
+  }
+  const dbErrors = r.db.reduce((a, c) => a + c.result.errors, 0);
+  checks.push({ name: 'DB layer errors', goal: '0', measured: String(dbErrors), pass: dbErrors === 0 });
+  if (r.http) {
+    for (const cell of r.http.cells.filter((c) => c.cache === 'off' && c.vsBare !== undefined)) {
+      checks.push(atLeast(`${cell.target} / bare, ${cell.connections} connections`, 0.8, cell.vsBare));
+    }
+    for (const cell of r.http.cells.filter((c) => c.cache === 'on')) {
+      checks.push(atLeast(`${cell.target} cached / uncached, ${cell.connections} connections`, 5, cell.vsUncached));
+    }
+    const non2xx = r.http.cells.reduce((a, c) => a + c.non2xx, 0);
+    checks.push({ name: 'HTTP non-2xx responses', goal: '0', measured: String(non2xx), pass: non2xx === 0 });
+    const rss = Math.max(r.http.maxRssMb.cacheOff ?? 0, r.http.maxRssMb.cacheOn ?? 0);
+    checks.push(atMost('server RSS under load', 200, rss || undefined, ' MB', 0));
+  }
+  for (const plan of r.plans) checks.push({ name: `plan: ${plan.name}`, goal: 'tenant-leading index, predicate in Index Cond', measured: plan.pass ? 'yes' : 'no', pass: plan.pass });
+  if (r.scale) {
+    for (const c of r.scale.comparison) {
+      checks.push(atMost(`scale: runner/limit drift, ${c.query}`, 5, c.ratioDrift === undefined ? undefined : c.ratioDrift * 100, '%', 1));
+      checks.push(atMost(`scale: small-tenant p50 growth, ${c.query}`, 1.2, c.p50Growth, '×'));
+    }
+  }
+  return checks;
+}
+
+export function renderMarkdown(r: BenchResults): string {
+  const m = r.machine;
+  const s = r.settings;
+  const lines: string[] = [
+    `# Palisade benchmark, ${r.date}${s.quick ? ' (--quick)' : ''}`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGb} GB RAM, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (${s.database}, shared_buffers ${m.sharedBuffers}).`,
+    `Data: ${num(s.tenants)} tenants, ${num(s.orders)} orders (Zipf-skewed${s.seedReused ? ', reused seed' : `, seeded in ${(s.seedMs / 1000).toFixed(1)} s`})${s.otherOrders ? `, plus ${num(s.otherOrders)} orders of other tenants` : ''}.`,
+    `DB layer: pool ${s.poolSize} per variant, ${s.concurrencies.join(' and ')} concurrent clients, ${s.dbRounds} interleaved rounds × ${(s.dbDurationMs / 1000).toFixed(1)} s per variant, median round shown. ` +
+      `HTTP: ${s.httpConnections.join(' and ')} connections, ${s.httpRounds} round(s) × ${s.httpDurationSec} s. Total ${Math.round(r.elapsedSec)} s.`,
+    '',
+    '## Targets',
+    '',
+    '| | target | goal | measured |',
+    '|---|---|---|---|',
+    ...r.targets.map((t) => `| ${mark(t.pass)} | ${t.name} | ${t.goal} | ${t.measured} |`),
+    '',
+    '## DB layer',
+    '',
+    'limit: explicit `WHERE tenant_id = $1` as a BYPASSRLS role, no transaction. runner: the tenant runner as the app role (RLS). naive: `db.transaction` + awaited `set_config` + query. Round trips counted on the wire.',
+    '',
+    '| query | clients | variant | req/s | p50 ms | p95 ms | p99 ms | errors | round trips | × limit |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...r.db.map(
+      (c) =>
+        `| ${c.query} | ${c.concurrency} | ${c.variant} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} | ${c.result.errors} | ${fmt(c.roundTrips, 1)} | ${fmt(c.vsLimit)} |`,
+    ),
+  ];
+  const errors = r.db.filter((c) => c.firstError);
+  if (errors.length) lines.push('', ...errors.map((c) => `- ${c.query}/${c.variant}/${c.concurrency}: first error: ${c.firstError}`));
+  lines.push('', '## Full stack over HTTP', '');
+  if (r.http) {
+    lines.push(
+      'Server and load generator (autocannon) in separate processes; tRPC and REST with API-key auth and RLS vs bare Hono routes running the explicit-WHERE query with no auth.',
+      '',
+      '| target | cache | connections | req/s | p50 ms | p95 ms | p99 ms | non-2xx | × bare | × uncached |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...r.http.cells.map(
+        (c) =>
+          `| ${c.target} | ${c.cache} | ${c.connections} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} | ${c.non2xx} | ${fmt(c.vsBare)} | ${fmt(c.vsUncached)} |`,
+      ),
+      '',
+      `Server RSS under load (max): ${r.http.maxRssMb.cacheOff ?? '—'} MB with the cache off, ${r.http.maxRssMb.cacheOn ?? '—'} MB with it on (${r.http.idleRssMb ?? '—'} MB idle after start; the server runs under tsx, as \`npm start\` does).`,
+    );
+    const odd = r.http.cells.filter((c) => Object.keys(c.statuses).length || c.error);
+    if (odd.length) lines.push('', ...odd.map((c) => `- ${c.target} (cache ${c.cache}, ${c.connections}): statuses ${JSON.stringify(c.statuses)}${c.error ? `; ${c.error}` : ''}`));
+  } else {
+    lines.push(`Skipped: ${r.skipped.http ?? 'not run'}.`);
+  }
+  lines.push('', '## Plans (EXPLAIN ANALYZE as the app role, in a tenant transaction)', '');
+  lines.push(...r.plans.map((p) => `- ${mark(p.pass)} ${p.name}: ${p.detail}${p.executionMs === undefined ? '' : ` (${fmt(p.executionMs, 3)} ms)`}`));
+  lines.push('', '## Scale', '');
+  if (r.scale) {
+    const sc = r.scale;
+    lines.push(
+      `Tenant ${sc.tenant.slug} (${num(sc.tenant.orders)} orders) at ${sc.sizes.map(num).join(' and ')} total rows; table pre-warmed with ${sc.prewarm}.`,
+      '',
+      '| rows | query | variant | clients | req/s | p50 ms | p95 ms | p99 ms |',
+      '|---:|---|---|---:|---:|---:|---:|---:|',
+      ...sc.cells.map((c) => `| ${num(c.totalOrders)} | ${c.query} | ${c.variant} | ${c.concurrency} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} |`),
+      '',
+      '| query | runner/limit (small) | runner/limit (big) | drift | p50 big/small (1 client) |',
+      '|---|---:|---:|---:|---:|',
+      ...sc.comparison.map((c) => `| ${c.query} | ${fmt(c.ratioBase)} | ${fmt(c.ratioBig)} | ${c.ratioDrift === undefined ? '—' : `${(c.ratioDrift * 100).toFixed(1)}%`} | ${fmt(c.p50Growth)} |`),
+    );
+  } else {
+    lines.push(`Skipped: ${r.skipped.scale ?? 'not run'}.`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,178 @@
+/**
+ * The bench's pure parts (scripts/bench): statistics, target checks, the markdown report and the
+ * plan judge. No database: made-up measurements in, figures and ✓/✗ out.
+ */
+import { describe, expect, it } from 'vitest';
+import type { DbCell } from '../scripts/bench/db-layer.js';
+import type { HttpCell } from '../scripts/bench/http-layer.js';
+import { judgePlan } from '../scripts/bench/plans.js';
+import { evaluateTargets, renderMarkdown, type BenchResults } from '../scripts/bench/report.js';
+import { medianRound, percentile, ratio, rotate, summarize, type RunSummary } from '../scripts/bench/stats.js';
+
+describe('stats', () => {
+  it('percentile uses the nearest rank and is NaN when empty', () => {
+    const sorted = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(sorted, 0.5)).toBe(50);
+    expect(percentile(sorted, 0.95)).toBe(95);
+    expect(percentile(sorted, 0.99)).toBe(99);
+    expect(percentile(sorted, 1)).toBe(100);
+    expect(percentile([7], 0.99)).toBe(7);
+    expect(percentile([], 0.5)).toBeNaN();
+  });
+
+  it('summarize sorts the samples and turns the wall time into req/s', () => {
+    const s = summarize([3, 1, 2, 4], 1, 2000);
+    expect(s).toMatchObject({ requests: 4, errors: 1, reqPerSec: 2, p50: 2, p95: 4, p99: 4, mean: 2.5 });
+  });
+
+  it('summarize of nothing is zero throughput, not a crash', () => {
+    expect(summarize([], 0, 1000)).toMatchObject({ requests: 0, reqPerSec: 0 });
+    expect(summarize([], 0, 0).reqPerSec).toBe(0);
+  });
+
+  it('medianRound picks the round with the median throughput (lower middle when even)', () => {
+    const rounds = [{ reqPerSec: 30, tag: 'c' }, { reqPerSec: 10, tag: 'a' }, { reqPerSec: 20, tag: 'b' }];
+    expect(medianRound(rounds).tag).toBe('b');
+    expect(medianRound([...rounds, { reqPerSec: 40, tag: 'd' }]).tag).toBe('b');
+    expect(() => medianRound([])).toThrow(RangeError);
+  });
+
+  it('ratio rounds to 2 decimals and is undefined without a base', () => {
+    expect(ratio(95, 100)).toBe(0.95);
+    expect(ratio(2, 3)).toBe(0.67);
+    expect(ratio(1, 0)).toBeUndefined();
+    expect(ratio(undefined, 5)).toBeUndefined();
+  });
+
+  it('rotate starts each round with another variant', () => {
+    expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+    expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
+    expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
+    expect(rotate([], 2)).toEqual([]);
+  });
+});
+
+const run = (reqPerSec: number, errors = 0): RunSummary => ({ requests: reqPerSec, errors, elapsedMs: 1000, reqPerSec, p50: 1, p95: 2, p99: 3, mean: 1.2 });
+
+function dbCell(query: 'point' | 'aggregate', variant: 'limit' | 'runner' | 'naive', reqPerSec: number, vsLimit: number): DbCell {
+  return { query, concurrency: 8, variant, result: run(reqPerSec), rounds: [run(reqPerSec)], roundTrips: variant === 'limit' ? 1 : 2, vsLimit };
+}
+
+function httpCell(target: HttpCell['target'], cache: 'off' | 'on', reqPerSec: number, extra: Partial<HttpCell> = {}): HttpCell {
+  return { target, cache, connections: 8, result: run(reqPerSec), rounds: [run(reqPerSec)], non2xx: 0, statuses: {}, ...extra };
+}
+
+function results(): Omit<BenchResults, 'targets'> {
+  return {
+    date: '2026-01-02',
+    startedAt: '2026-01-02T10:00:00.000Z',
+    elapsedSec: 120,
+    machine: { cpuModel: 'Test CPU', cores: 2, ramGb: 8, os: 'Linux', node: 'v20', postgres: '15.0', sharedBuffers: '128MB' },
+    settings: {
+      quick: true,
+      database: 'embedded',
+      tenants: 200,
+      orders: 200_000,
+      seedReused: false,
+      seedMs: 3000,
+      poolSize: 10,
+      concurrencies: [8],
+      dbRounds: 3,
+      dbDurationMs: 1500,
+      httpConnections: [8],
+      httpRounds: 1,
+      httpDurationSec: 3,
+      pointSample: 20_000,
+      otherOrders: 0,
+    },
+    db: [
+      dbCell('point', 'limit', 10_000, 1),
+      dbCell('point', 'runner', 8_500, 0.85),
+      dbCell('point', 'naive', 4_000, 0.4),
+      dbCell('aggregate', 'limit', 4_000, 1),
+      dbCell('aggregate', 'runner', 3_600, 0.9),
+    ],
+    http: {
+      cells: [
+        httpCell('trpc orders.get', 'off', 900, { vsBare: 0.9 }),
+        httpCell('bare point', 'off', 1000),
+        httpCell('trpc query', 'on', 5000, { vsBare: 5, vsUncached: 6 }),
+      ],
+      maxRssMb: { cacheOff: 150, cacheOn: 210 },
+      idleRssMb: 120,
+    },
+    plans: [{ name: 'point lookup', pass: true, detail: 'Index Scan using orders_pkey', executionMs: 0.05 }],
+    skipped: { scale: 'run with --scale' },
+  };
+}
+
+describe('targets', () => {
+  it('checks each target against its goal from the issue', () => {
+    const checks = evaluateTargets(results());
+    const byName = Object.fromEntries(checks.map((c) => [c.name, c]));
+    expect(byName['runner / limit, point, 8 clients']).toMatchObject({ goal: '≥ 0.8×', measured: '0.85×', pass: true });
+    expect(byName['runner / limit, aggregate, 8 clients']).toMatchObject({ goal: '≥ 0.95×', measured: '0.90×', pass: false });
+    expect(byName['trpc orders.get / bare, 8 connections']?.pass).toBe(true);
+    expect(byName['trpc query cached / uncached, 8 connections']).toMatchObject({ goal: '≥ 5×', pass: true });
+    // The larger of the two servers' peaks counts.
+    expect(byName['server RSS under load']).toMatchObject({ measured: '210 MB', pass: false });
+    expect(byName['plan: point lookup']?.pass).toBe(true);
+    expect(byName['DB layer errors']?.pass).toBe(true);
+    // Naive has no target; it is there to compare with.
+    expect(checks.some((c) => c.name.includes('naive'))).toBe(false);
+  });
+
+  it('a missing ratio fails its target instead of passing silently', () => {
+    const r = results();
+    r.db[1] = { ...r.db[1]!, vsLimit: undefined };
+    expect(evaluateTargets(r).find((c) => c.name === 'runner / limit, point, 8 clients')).toMatchObject({ measured: '—×', pass: false });
+  });
+
+  it('scale targets: ratio drift within 5% and p50 growth within 1.2×', () => {
+    const r = results();
+    r.scale = {
+      tenant: { id: 't', slug: 'bench-0100', orders: 300 },
+      sizes: [1_000_000, 10_000_000],
+      cells: [],
+      prewarm: 'pg_prewarm',
+      comparison: [{ query: 'point', ratioBase: 0.8, ratioBig: 0.78, ratioDrift: 0.025, p50Growth: 1.3 }],
+    };
+    const checks = evaluateTargets(r);
+    expect(checks.find((c) => c.name === 'scale: runner/limit drift, point')).toMatchObject({ measured: '2.5%', pass: true });
+    expect(checks.find((c) => c.name === 'scale: small-tenant p50 growth, point')?.pass).toBe(false);
+  });
+});
+
+describe('markdown report', () => {
+  it('shows the machine, every measurement with its ratio, and the targets with ✓/✗', () => {
+    const partial = results();
+    const md = renderMarkdown({ ...partial, targets: evaluateTargets(partial) });
+    expect(md).toContain('# Palisade benchmark, 2026-01-02 (--quick)');
+    expect(md).toContain('Test CPU, 2 cores, 8 GB RAM');
+    expect(md).toContain('| ✓ | runner / limit, point, 8 clients | ≥ 0.8× | 0.85× |');
+    expect(md).toContain('| ✗ | runner / limit, aggregate, 8 clients | ≥ 0.95× | 0.90× |');
+    expect(md).toContain('| point | 8 | runner | 8,500 | 1.00 | 2.00 | 3.00 | 0 | 2.0 | 0.85 |');
+    expect(md).toContain('| trpc query | on | 8 | 5,000 |');
+    expect(md).toContain('Server RSS under load (max): 150 MB with the cache off, 210 MB with it on');
+    expect(md).toContain('Skipped: run with --scale.');
+  });
+});
+
+describe('plan judge', () => {
+  const cond = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+
+  it('passes an index scan on a tenant-leading index with the setting in the index condition', () => {
+    const plan = { 'Node Type': 'HashAggregate', Plans: [{ 'Node Type': 'Bitmap Heap Scan', 'Relation Name': 'orders', Plans: [{ 'Node Type': 'Bitmap Index Scan', 'Index Name': 'orders_tenant_id_region_idx', 'Index Cond': cond }] }] };
+    expect(judgePlan(plan)).toMatchObject({ pass: true, detail: expect.stringContaining('orders_tenant_id_region_idx') });
+  });
+
+  it('fails a sequential scan, where the setting is a per-row filter', () => {
+    const plan = { 'Node Type': 'HashAggregate', Plans: [{ 'Node Type': 'Seq Scan', 'Relation Name': 'orders', Filter: cond }] };
+    expect(judgePlan(plan).pass).toBe(false);
+  });
+
+  it('fails an index that does not lead with tenant_id', () => {
+    const plan = { 'Node Type': 'Index Scan', 'Relation Name': 'orders', 'Index Name': 'orders_created_at_idx', 'Index Cond': cond };
+    expect(judgePlan(plan).pass).toBe(false);
+  });
+});
