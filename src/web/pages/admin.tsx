@@ -1,0 +1,243 @@
+/**
+ * Platform console (platform-admin key): every tenant with today's usage, create / suspend /
+ * resume / delete (delete asks for the slug), and one tenant's stats.
+ */
+import { useState } from 'preact/hooks';
+import { api, type Outputs } from '../api.js';
+import { Badge, Card, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal, Stat } from '../components.js';
+import { formatCompact, formatDate, formatMs, formatRate, timeAgo } from '../format.js';
+import { useAction, useLoad } from '../hooks.js';
+
+type Tenant = Outputs['tenants']['list']['items'][number];
+type Created = Outputs['tenants']['create'];
+
+function bytes(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function TenantDetails({ tenant }: { tenant: Tenant }) {
+  const stats = useLoad(() => api.tenants.stats.query({ tenantId: tenant.id }), [tenant.id]);
+  const s = stats.data;
+  return (
+    <>
+      <ErrorPanel error={stats.error} />
+      {!s && !stats.error && <Loading />}
+      {s && (
+        <>
+          <div class="stats compact">
+            <Stat label="Users" value={String(s.users.total)} hint={`${s.users.active} active, ${s.users.disabled} disabled`} />
+            <Stat label="Active keys" value={String(s.apiKeys.active)} hint={`${s.apiKeys.revoked} revoked, ${s.apiKeys.expired} expired`} />
+            <Stat label="Last active" value={timeAgo(s.lastActiveAt)} />
+          </div>
+          <table>
+            <thead>
+              <tr>
+                <th>Table</th>
+                <th class="num">Rows</th>
+                <th class="num">Size</th>
+              </tr>
+            </thead>
+            <tbody>
+              {s.tables.map((t) => (
+                <tr key={t.table}>
+                  <td>
+                    <code>{t.table}</code>
+                  </td>
+                  <td class="num">{t.rows.toLocaleString('en-US')}</td>
+                  <td class="num">{bytes(t.approxBytes)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </>
+  );
+}
+
+export function Admin() {
+  const [search, setSearch] = useState('');
+  const tenants = useLoad(() => api.tenants.list.query({ limit: 200, ...(search.trim() ? { search: search.trim() } : {}) }), [search]);
+  const usage = useLoad(() => api.usage.all.query({}));
+  const [created, setCreated] = useState<Created>();
+  const [details, setDetails] = useState<Tenant>();
+  const [deleting, setDeleting] = useState<Tenant>();
+  const [confirm, setConfirm] = useState('');
+  const reload = () => (tenants.reload(), usage.reload());
+
+  const create = useAction(async (form: FormData) => {
+    const slug = String(form.get('slug')).trim();
+    setCreated(await api.tenants.create.mutate({ name: String(form.get('name')), ownerEmail: String(form.get('ownerEmail')), ...(slug ? { slug } : {}) }));
+    reload();
+  });
+  const setStatus = useAction(async (tenant: Tenant, status: 'active' | 'suspended') => {
+    if (status === 'suspended') await api.tenants.suspend.mutate({ tenantId: tenant.id });
+    else await api.tenants.resume.mutate({ tenantId: tenant.id });
+    reload();
+  });
+  const remove = useAction(async (tenant: Tenant, slug: string) => {
+    await api.tenants.delete.mutate({ tenantId: tenant.id, confirm: slug });
+    setDeleting(undefined);
+    reload();
+  });
+
+  const byTenant = new Map(usage.data?.tenants.map((u) => [u.tenantId, u]));
+  const totals = usage.data?.tenants.reduce((t, u) => ({ requests: t.requests + u.queries_today, errors: t.errors + u.errors_today }), { requests: 0, errors: 0 });
+
+  return (
+    <>
+      <PageHeader title="Tenants">The platform console. Every action here is recorded in the platform audit log.</PageHeader>
+      {tenants.data && totals && (
+        <div class="stats">
+          <Stat label="Tenants" value={String(tenants.data.items.length)} hint={`${tenants.data.items.filter((t) => t.status === 'suspended').length} suspended`} />
+          <Stat label="Requests today" value={formatCompact(totals.requests)} hint={`UTC day ${usage.data?.day ?? ''}`} />
+          <Stat label="Errors today" value={formatCompact(totals.errors)} />
+        </div>
+      )}
+      <Card title="Create a tenant">
+        <form
+          class="inline-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const form = e.currentTarget as HTMLFormElement;
+            void create.call(new FormData(form)).then(() => form.reset());
+          }}
+        >
+          <label>
+            Name
+            <input name="name" required maxLength={200} placeholder="Initech" />
+          </label>
+          <label>
+            Slug (optional)
+            <input name="slug" maxLength={40} placeholder="initech" pattern="[a-z0-9]+(-[a-z0-9]+)*" />
+          </label>
+          <label>
+            Owner email
+            <input name="ownerEmail" type="email" required />
+          </label>
+          <button class="button primary" disabled={create.pending}>
+            {create.pending ? 'Creating…' : 'Create tenant'}
+          </button>
+        </form>
+        <ErrorPanel error={create.error} />
+      </Card>
+      <Card
+        title="All tenants"
+        actions={
+          <label class="search">
+            <span class="sr-only">Search tenants</span>
+            <input type="search" placeholder="Search name or slug" value={search} onInput={(e) => setSearch((e.currentTarget as HTMLInputElement).value)} />
+          </label>
+        }
+      >
+        <ErrorPanel error={tenants.error ?? usage.error ?? setStatus.error} />
+        {!tenants.data && !tenants.error && <Loading />}
+        {tenants.data && (
+          <div class="table-wrap">
+            <table data-testid="tenants-table">
+              <thead>
+                <tr>
+                  <th>Tenant</th>
+                  <th>Status</th>
+                  <th class="num">Requests today</th>
+                  <th class="num">p95</th>
+                  <th class="num">Cache hits</th>
+                  <th class="num">Errors</th>
+                  <th>Last active</th>
+                  <th>Created</th>
+                  <th>
+                    <span class="sr-only">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {tenants.data.items.map((t) => {
+                  const u = byTenant.get(t.id);
+                  return (
+                    <tr key={t.id} data-tenant={t.slug}>
+                      <td>
+                        <strong>{t.name}</strong>
+                        <small class="muted block">{t.slug}</small>
+                      </td>
+                      <td>
+                        <Badge value={t.status} />
+                      </td>
+                      <td class="num">{u ? formatCompact(u.queries_today) : '–'}</td>
+                      <td class="num">{u ? formatMs(u.p95_response_time_ms) : '–'}</td>
+                      <td class="num">{u ? formatRate(u.cache_hit_rate) : '–'}</td>
+                      <td class="num">{u ? formatCompact(u.errors_today) : '–'}</td>
+                      <td>{u ? timeAgo(u.last_active) : '–'}</td>
+                      <td>{formatDate(t.createdAt)}</td>
+                      <td class="actions">
+                        <button type="button" class="button small ghost" onClick={() => setDetails(t)} aria-label={`Details of ${t.slug}`}>
+                          Details
+                        </button>
+                        {t.status === 'active' ? (
+                          <button type="button" class="button small ghost" onClick={() => void setStatus.call(t, 'suspended')} aria-label={`Suspend ${t.slug}`}>
+                            Suspend
+                          </button>
+                        ) : (
+                          <button type="button" class="button small ghost" onClick={() => void setStatus.call(t, 'active')} aria-label={`Resume ${t.slug}`}>
+                            Resume
+                          </button>
+                        )}
+                        <button type="button" class="button small danger" onClick={() => (setConfirm(''), remove.clearError(), setDeleting(t))} aria-label={`Delete ${t.slug}`}>
+                          Delete
+                        </button>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Card>
+
+      <Dialog title={`Tenant “${created?.name ?? ''}” created`} open={!!created} onClose={() => setCreated(undefined)}>
+        {created && (
+          <>
+            <p>
+              Slug <code>{created.slug}</code>. Hand the owner's key and temporary password over through a secure channel.
+            </p>
+            <SecretReveal label="owner API key" secret={created.apiKey} />
+            <SecretReveal label={`temporary password for ${created.owner.email}`} secret={created.owner.temporaryPassword} />
+          </>
+        )}
+        <div class="dialog-actions">
+          <button type="button" class="button primary" onClick={() => setCreated(undefined)}>
+            Done
+          </button>
+        </div>
+      </Dialog>
+
+      <Dialog title={`${details?.name ?? ''} (${details?.slug ?? ''})`} open={!!details} onClose={() => setDetails(undefined)}>
+        {details && <TenantDetails tenant={details} />}
+        <div class="dialog-actions">
+          <button type="button" class="button primary" onClick={() => setDetails(undefined)}>
+            Close
+          </button>
+        </div>
+      </Dialog>
+
+      <Dialog title={`Delete “${deleting?.name ?? ''}”?`} open={!!deleting} onClose={() => setDeleting(undefined)}>
+        <p>
+          This deletes the tenant and <strong>every row it owns</strong>, in one transaction. It cannot be undone; export first if the data may be needed.
+        </p>
+        <label>
+          Type the slug <code>{deleting?.slug}</code> to confirm
+          <input value={confirm} onInput={(e) => setConfirm((e.currentTarget as HTMLInputElement).value)} autocomplete="off" />
+        </label>
+        <ErrorPanel error={remove.error} />
+        <div class="dialog-actions">
+          <button type="button" class="button ghost" onClick={() => setDeleting(undefined)}>
+            Cancel
+          </button>
+          <button type="button" class="button danger" disabled={!deleting || confirm !== deleting.slug || remove.pending} onClick={() => deleting && void remove.call(deleting, confirm)}>
+            Delete tenant
+          </button>
+        </div>
+      </Dialog>
+    </>
+  );
+}
