@@ -35,7 +35,7 @@ const PAGES: Page[] = [
   { path: '/overview', label: 'Overview', icon: '▤', component: Overview, allowed: tenant },
   { path: '/explore', label: 'Explore', icon: '◎', component: Explore, allowed: tenant },
   { path: '/datasets', label: 'Datasets', icon: '☰', component: Datasets, allowed: tenant },
-  { path: '/keys', label: 'API keys', icon: '⚿', component: Keys, allowed: isTenantAdmin },
+  { path: '/keys', label: 'API keys', icon: '◈', component: Keys, allowed: isTenantAdmin },
   { path: '/users', label: 'Users', icon: '☺', component: Users, allowed: isTenantAdmin },
   { path: '/audit', label: 'Audit log', icon: '✎', component: AuditLog, allowed: isTenantAdmin },
   { path: '/connect', label: 'Connect', icon: '⇄', component: Connect, allowed: tenant },

@@ -22,8 +22,16 @@ export function typescriptSnippet(query: Query): string {
     `const api = createTRPCClient<AppRouter>({`,
     `  links: [httpLink({ url: '${baseUrl()}/trpc', headers: { authorization: \`Bearer \${process.env.PALISADE_KEY}\` } })],`,
     `});`,
-    `const result = await api.query.query(${JSON.stringify(query, null, 2).replaceAll('\n', '\n')});`,
+    `const result = await api.query.query(${objectLiteral(query)});`,
   ].join('\n');
+}
+
+/** `{ key: value, … }` one key a line, values compact: readable for a query object. */
+function objectLiteral(value: Record<string, unknown>): string {
+  const lines = Object.entries(value)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `  ${k}: ${JSON.stringify(v)},`);
+  return `{\n${lines.join('\n')}\n}`;
 }
 
 function filterParam(f: Filter): string {

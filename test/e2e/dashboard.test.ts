@@ -22,8 +22,8 @@ function ordersOfA(customerId: string) {
   return Array.from({ length: 96 }, (_, i) => ({
     customerId,
     region: REGIONS_A[i % 4]!,
-    amount: `${40 + ((i * 37) % 180)}.${i % 2 ? '37' : '61'}`,
-    orderDate: `2026-0${(i % 6) + 1}-${String((i % 27) + 1).padStart(2, '0')}`,
+    amount: `${40 + ((i * 37) % 180) + Math.floor(i / 16) * 25}.${i % 2 ? '37' : '61'}`,
+    orderDate: `2026-0${Math.floor(i / 16) + 1}-${String((i % 27) + 1).padStart(2, '0')}`,
     status: (['paid', 'shipped', 'pending'] as const)[i % 3]!,
   }));
 }
@@ -36,30 +36,30 @@ const ORDERS_B = [
 
 const money = (n: number) => new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumFractionDigits: 2 }).format(n);
 
-async function seedOrders(owner: Sql, tenant: ProvisionedTenant, rows: (customerId: string) => { region: string; amount: string; orderDate: string }[]) {
+async function seedOrders(owner: Sql, tenant: ProvisionedTenant, rows: (customerId: string) => (typeof orders.$inferInsert)[]) {
   await withTenant(owner, tenant.id, async (tx) => {
     const [customer] = await tx.insert(customers).values({ name: 'First customer', email: `first@${tenant.slug}.example` }).returning();
     await tx.insert(orders).values(rows(customer!.id));
   });
 }
 
-/** Two weeks of usage history, so the Overview has something to draw. */
+/** A month of usage history, so the Overview has something to draw. */
 async function seedUsage(owner: Sql, tenantId: string) {
   const today = Date.parse(new Date().toISOString().slice(0, 10));
   await withTenant(owner, tenantId, (tx) =>
     tx.insert(usageDaily).values(
-      Array.from({ length: 14 }, (_, i) => {
-        const requests = 300 + Math.round(180 * Math.sin(i / 2)) + i * 25;
+      Array.from({ length: 30 }, (_, i) => {
+        const requests = 300 + Math.round(160 * Math.sin(i / 2.5)) + i * 12 + (i % 7 === 5 ? -120 : 0);
         return {
-          day: new Date(today - (13 - i) * 86_400_000).toISOString().slice(0, 10),
+          day: new Date(today - (29 - i) * 86_400_000).toISOString().slice(0, 10),
           requests,
           datasetQueries: Math.round(requests * 0.6),
           cacheHits: Math.round(requests * 0.6 * (0.45 + (i % 5) * 0.08)),
-          errors: i % 4 === 0 ? 6 + i : i % 3,
+          errors: i % 4 === 0 ? 8 + (i % 3) * 4 : i % 3,
           rateLimited: i === 9 ? 14 : 0,
           totalDurationMs: requests * (9 + (i % 4) * 3),
-          latencyBuckets: [requests * 0.3, requests * 0.3, requests * 0.2, requests * 0.12, requests * 0.06, requests * 0.02, 0, 0, 0, 0, 0, 0].map(Math.round),
-          lastActive: new Date(today - (13 - i) * 86_400_000 + 15 * 3_600_000),
+          latencyBuckets: (i % 3 === 0 ? [0.5, 0.3, 0.17, 0.03, 0, 0] : i % 3 === 1 ? [0.3, 0.3, 0.2, 0.12, 0.06, 0.02] : [0.4, 0.3, 0.2, 0.07, 0.03, 0]).concat([0, 0, 0, 0, 0, 0]).map((share) => Math.round(requests * share)),
+          lastActive: new Date(Math.min(Date.now() - 120_000, today - (29 - i) * 86_400_000 + 15 * 3_600_000)),
         };
       }),
     ),
@@ -86,8 +86,11 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
   const whoami = (key: string) => fetch(at('/trpc/auth.whoami'), { headers: { authorization: `Bearer ${key}` } });
   const keyRow = (name: string) => page.getByTestId('keys-table').locator('tr', { hasText: name });
 
+  /** From a clean tab: an earlier failed test must not leave its session behind. */
   async function signInWithKey(key: string) {
     await page.goto(at('/'));
+    await page.evaluate('sessionStorage.clear()'); // runs in the page
+    await page.reload();
     await page.getByRole('tab', { name: 'API key' }).click();
     await page.getByLabel('API key').fill(key);
     await page.getByRole('button', { name: 'Sign in with key' }).click();
@@ -170,6 +173,13 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     const csvUrl = (await page.locator('.code', { hasText: 'CSV URL' }).locator('pre').textContent())!;
     const csv = await (await fetch(csvUrl, { headers: { authorization: `Bearer ${a.apiKey}` } })).text();
     expect(csv.split('\r\n')[0]).toBe('region,revenue,order_count');
+
+    // By region and month: a line per region.
+    await page.getByLabel('Order date').check();
+    await page.getByLabel('Time grain').selectOption('month');
+    await page.getByRole('button', { name: 'Run query' }).click();
+    await page.getByRole('heading', { name: 'Revenue by Region and Order date' }).waitFor();
+    await expect(page.getByTestId('result-table').locator('tbody tr').count()).resolves.toBe(REGIONS_A.length * 6);
     await screenshot(page, '03-explore');
   });
 
@@ -267,7 +277,7 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     const table = page.getByTestId('audit-table');
     await table.getByText('api_key.revoke').waitFor();
     await table.getByText('api_key.rotate').waitFor();
-    await expect(table.getByText('user.create').count()).resolves.toBe(0);
+    await expect.poll(() => table.getByText('user.create').count()).toBe(0);
     await screenshot(page, '09-audit');
     await signOut();
   });
@@ -369,7 +379,7 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
       await p.getByLabel('API key').fill(a.apiKey);
       await p.getByRole('button', { name: 'Sign in with key' }).click();
       await p.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
-      expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      expect(Number(await p.evaluate('document.documentElement.scrollWidth'))).toBeLessThanOrEqual(390);
       await p.getByRole('button', { name: 'Menu' }).click();
       await p.getByRole('link', { name: 'Explore' }).click();
       await p.getByRole('heading', { name: 'Explore', level: 1 }).waitFor();

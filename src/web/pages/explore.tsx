@@ -31,21 +31,40 @@ function toFilter(row: FilterRow, description: Description) {
   return { dimension: row.dimension, op: row.op, value: typed(row.value) };
 }
 
+const TONES = ['blue', 'violet', 'green', 'amber', 'red', 'teal'];
+const isTime = (type: string) => type === 'date' || type === 'timestamp';
+
+/**
+ * The first metric as a chart: over one time dimension a line; over a time dimension and one
+ * other, a line per value of the other (up to six); otherwise bars.
+ */
 function ResultChart({ result, description }: { result: Result; description: Description }) {
   const metric = result.columns.find((c) => description.metrics.some((m) => m.name === c.name));
   const dims = result.columns.filter((c) => c !== metric && description.dimensions.some((d) => d.name === c.name));
   if (!metric || result.rows.length === 0) return null;
   const format = (description.metrics.find((m) => m.name === metric.name)?.format ?? 'number') as Format;
-  const rows = result.rows.slice(0, 60);
-  const points = rows.map((r) => ({ label: dims.map((d) => String(r[d.name] ?? '–')).join(' · ') || metric.label, value: typeof r[metric.name] === 'number' ? (r[metric.name] as number) : null }));
-  const timeSeries = dims.length === 1 && (dims[0]!.type === 'date' || dims[0]!.type === 'timestamp');
-  const label = `${metric.label}${dims.length ? ` by ${dims.map((d) => d.label).join(', ')}` : ''}`;
   const fmt = (n: number) => formatValue(n, format === 'currency' ? 'number' : format);
-  return (
-    <Card title={label}>
-      {timeSeries ? <LineChart label={label} format={fmt} series={[{ name: metric.label, tone: 'blue', points }]} /> : <BarChart label={label} format={fmt} points={points} />}
-    </Card>
-  );
+  const valueOf = (r: Result['rows'][number]) => (typeof r[metric.name] === 'number' ? (r[metric.name] as number) : null);
+  const label = `${metric.label}${dims.length ? ` by ${dims.map((d) => d.label).join(' and ')}` : ''}`;
+  const time = dims.find((d) => isTime(d.type));
+  const other = dims.find((d) => d !== time);
+  let chart;
+  if (time && dims.length === 1) {
+    chart = <LineChart label={label} format={fmt} series={[{ name: metric.label, tone: 'blue', points: result.rows.map((r) => ({ label: String(r[time.name]), value: valueOf(r) })) }]} />;
+  } else if (time && other && dims.length === 2) {
+    const times = [...new Set(result.rows.map((r) => String(r[time.name])))].sort();
+    const groups = [...new Set(result.rows.map((r) => String(r[other.name])))].slice(0, TONES.length);
+    const series = groups.map((g, i) => ({
+      name: g,
+      tone: TONES[i]!,
+      points: times.map((t) => ({ label: t, value: valueOf(result.rows.find((r) => String(r[time.name]) === t && String(r[other.name]) === g) ?? {}) })),
+    }));
+    chart = <LineChart label={label} format={fmt} series={series} />;
+  } else {
+    const points = result.rows.slice(0, 60).map((r) => ({ label: dims.map((d) => String(r[d.name] ?? '–')).join(' · ') || metric.label, value: valueOf(r) }));
+    chart = <BarChart label={label} format={fmt} points={points} />;
+  }
+  return <Card title={label}>{chart}</Card>;
 }
 
 export function Explore() {

@@ -38,7 +38,7 @@ export function Overview() {
               </div>
             </Card>
           </div>
-          <div class="grid-2">
+          <div class="grid-2 even">
             <Card title="Latency per day">
               <LineChart
                 label="Average and p95 latency per day in milliseconds"
