@@ -3,14 +3,16 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { PlainError } from './api.js';
 import { formatCompact } from './format.js';
-import { session } from './session.js';
+import { grantableRoles, session, TENANT_ROLES } from './session.js';
 import { navigate } from './router.js';
 
 export function ErrorPanel({ error }: { error: PlainError | undefined }) {
   if (!error) return null;
+  // The server's message often starts with the same words: then it is the title.
+  const repeats = error.detail.toLowerCase().startsWith(error.title.toLowerCase());
   return (
     <div class="error" role="alert">
-      <strong>{error.title}.</strong> <span>{error.detail}</span>
+      {repeats ? <strong>{error.detail}</strong> : <><strong>{error.title}.</strong> <span>{error.detail}</span></>}
       {error.requestId && <small class="muted"> Request id: {error.requestId}</small>}
       {error.signInAgain && (
         <div>
@@ -280,5 +282,81 @@ export function Ring({ value, label }: { value: number | null; label: string }) 
         {value === null ? '–' : `${Math.round(share * 100)}%`}
       </text>
     </svg>
+  );
+}
+
+/** A table header; `num` columns align right, an empty label is the (screen-reader) actions column. */
+export function TableHead({ columns }: { columns: (string | { label: string; num: true })[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c, i) =>
+          typeof c === 'string' ? <th key={i}>{c || <span class="sr-only">Actions</span>}</th> : <th key={i} class="num">{c.label}</th>,
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** A form whose fields go to `onSubmit` as FormData; cleared once `onSubmit` reports success. */
+export function ActionForm({ onSubmit, label, children }: { onSubmit: (form: FormData) => Promise<boolean>; label?: string; children: ComponentChildren }) {
+  return (
+    <form
+      class="inline-form"
+      aria-label={label}
+      onSubmit={(e) => {
+        e.preventDefault();
+        const form = e.currentTarget as HTMLFormElement;
+        void onSubmit(new FormData(form)).then((ok) => ok && form.reset());
+      }}
+    >
+      {children}
+    </form>
+  );
+}
+
+/** A role picker offering every role, the ones above the caller's disabled. */
+export function RoleSelect({ name, label, value, onChange, disabled }: { name?: string; label?: string; value?: string; onChange?: (role: string) => void; disabled?: boolean }) {
+  const grantable = grantableRoles() as string[];
+  return (
+    <select
+      name={name}
+      aria-label={label}
+      value={value}
+      defaultValue={value === undefined ? 'viewer' : undefined}
+      disabled={disabled}
+      onChange={onChange && ((e) => onChange((e.currentTarget as HTMLSelectElement).value))}
+    >
+      {TENANT_ROLES.map((r) => (
+        <option key={r} value={r} disabled={!grantable.includes(r)}>
+          {r}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** Cancel and confirm buttons at the foot of a dialog. */
+export function ConfirmActions({ onCancel, onConfirm, label, tone = 'primary', disabled }: { onCancel: () => void; onConfirm: () => void; label: string; tone?: 'primary' | 'danger'; disabled?: boolean }) {
+  return (
+    <div class="dialog-actions">
+      <button type="button" class="button ghost" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="button" class={`button ${tone}`} disabled={disabled} onClick={onConfirm}>
+        {label}
+      </button>
+    </div>
+  );
+}
+
+/** The single button closing a dialog that only informs. */
+export function CloseAction({ onClose, label }: { onClose: () => void; label: string }) {
+  return (
+    <div class="dialog-actions">
+      <button type="button" class="button primary" onClick={onClose}>
+        {label}
+      </button>
+    </div>
   );
 }

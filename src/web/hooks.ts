@@ -31,14 +31,16 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []): Loaded
 export function useAction<A extends unknown[], R>(run: (...args: A) => Promise<R>) {
   const [pending, setPending] = useState(false);
   const [error, setError] = useState<PlainError>();
-  const call = async (...args: A): Promise<R | undefined> => {
+  /** True when `run` succeeded. */
+  const call = async (...args: A): Promise<boolean> => {
     setPending(true);
     setError(undefined);
     try {
-      return await run(...args);
+      await run(...args);
+      return true;
     } catch (e) {
       setError(describeError(e));
-      return undefined;
+      return false;
     } finally {
       setPending(false);
     }

@@ -37,3 +37,12 @@ export const session = {
 };
 
 export const isTenantAdmin = (s: StoredSession | null) => s?.kind === 'tenant' && (s.role === 'admin' || s.role === 'owner');
+
+export const TENANT_ROLES = ['viewer', 'analyst', 'admin', 'owner'] as const;
+export type TenantRole = (typeof TENANT_ROLES)[number];
+
+/** The roles the signed-in credential may grant: its own and below (the server checks too). */
+export function grantableRoles(): TenantRole[] {
+  const mine = TENANT_ROLES.indexOf((session.get()?.role ?? 'viewer') as TenantRole);
+  return TENANT_ROLES.slice(0, Math.max(mine, 0) + 1);
+}

@@ -14,7 +14,8 @@ export function curlSnippet(query: Query): string {
   ].join('\n');
 }
 
-export function typescriptSnippet(query: Query): string {
+/** The typed client's setup, then `calls` (lines of code using `api`). */
+export function clientSnippet(...calls: string[]): string {
   return [
     `import { createTRPCClient, httpLink } from '@trpc/client';`,
     `import type { AppRouter } from 'palisade/src/trpc/app-router';`,
@@ -22,8 +23,13 @@ export function typescriptSnippet(query: Query): string {
     `const api = createTRPCClient<AppRouter>({`,
     `  links: [httpLink({ url: '${baseUrl()}/trpc', headers: { authorization: \`Bearer \${process.env.PALISADE_KEY}\` } })],`,
     `});`,
-    `const result = await api.query.query(${objectLiteral(query)});`,
+    ``,
+    ...calls,
   ].join('\n');
+}
+
+export function typescriptSnippet(query: Query): string {
+  return clientSnippet(`const result = await api.query.query(${objectLiteral(query)});`);
 }
 
 /** `{ key: value, … }` one key a line, values compact: readable for a query object. */

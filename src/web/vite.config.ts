@@ -14,4 +14,8 @@ export default defineConfig({
   logLevel: 'warn',
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   build: { outDir: WEB_OUT_DIR, emptyOutDir: true, target: 'es2022', reportCompressedSize: true },
+  // `vite --config src/web/vite.config.ts`: hot reload against a running server (PALISADE_URL).
+  server: {
+    proxy: Object.fromEntries(['/trpc', '/v1'].map((path) => [path, process.env.PALISADE_URL ?? 'http://localhost:3000'])),
+  },
 });

@@ -87,13 +87,13 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
   const keyRow = (name: string) => page.getByTestId('keys-table').locator('tr', { hasText: name });
 
   /** From a clean tab: an earlier failed test must not leave its session behind. */
-  async function signInWithKey(key: string) {
-    await page.goto(at('/'));
-    await page.evaluate('sessionStorage.clear()'); // runs in the page
-    await page.reload();
-    await page.getByRole('tab', { name: 'API key' }).click();
-    await page.getByLabel('API key').fill(key);
-    await page.getByRole('button', { name: 'Sign in with key' }).click();
+  async function signInWithKey(key: string, tab: Page = page) {
+    await tab.goto(at('/'));
+    await tab.evaluate('sessionStorage.clear()'); // runs in the page
+    await tab.reload();
+    await tab.getByRole('tab', { name: 'API key' }).click();
+    await tab.getByLabel('API key').fill(key);
+    await tab.getByRole('button', { name: 'Sign in with key' }).click();
   }
 
   async function signOut() {
@@ -328,10 +328,7 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     const bPage = await bContext.newPage();
     try {
       // B is signed in in another browser before the suspension.
-      await bPage.goto(at('/'));
-      await bPage.getByRole('tab', { name: 'API key' }).click();
-      await bPage.getByLabel('API key').fill(b.apiKey);
-      await bPage.getByRole('button', { name: 'Sign in with key' }).click();
+      await signInWithKey(b.apiKey, bPage);
       await bPage.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
 
       await signInWithKey(adminKey);
@@ -374,10 +371,7 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const p = await phone.newPage();
     try {
-      await p.goto(at('/'));
-      await p.getByRole('tab', { name: 'API key' }).click();
-      await p.getByLabel('API key').fill(a.apiKey);
-      await p.getByRole('button', { name: 'Sign in with key' }).click();
+      await signInWithKey(a.apiKey, p);
       await p.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
       expect(Number(await p.evaluate('document.documentElement.scrollWidth'))).toBeLessThanOrEqual(390);
       await p.getByRole('button', { name: 'Menu' }).click();

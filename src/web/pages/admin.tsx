@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { Badge, Card, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal, Stat } from '../components.js';
+import { ActionForm, Badge, Card, CloseAction, ConfirmActions, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal, Stat, TableHead } from '../components.js';
 import { formatCompact, formatDate, formatMs, formatRate, timeAgo } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
 
@@ -30,13 +30,7 @@ function TenantDetails({ tenant }: { tenant: Tenant }) {
             <Stat label="Last active" value={timeAgo(s.lastActiveAt)} />
           </div>
           <table>
-            <thead>
-              <tr>
-                <th>Table</th>
-                <th class="num">Rows</th>
-                <th class="num">Size</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Table', { label: 'Rows', num: true }, { label: 'Size', num: true }]} />
             <tbody>
               {s.tables.map((t) => (
                 <tr key={t.table}>
@@ -95,14 +89,7 @@ export function Admin() {
         </div>
       )}
       <Card title="Create a tenant">
-        <form
-          class="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const form = e.currentTarget as HTMLFormElement;
-            void create.call(new FormData(form)).then(() => form.reset());
-          }}
-        >
+        <ActionForm onSubmit={create.call}>
           <label>
             Name
             <input name="name" required maxLength={200} placeholder="Initech" />
@@ -118,7 +105,7 @@ export function Admin() {
           <button class="button primary" disabled={create.pending}>
             {create.pending ? 'Creating…' : 'Create tenant'}
           </button>
-        </form>
+        </ActionForm>
         <ErrorPanel error={create.error} />
       </Card>
       <Card
@@ -135,21 +122,9 @@ export function Admin() {
         {tenants.data && (
           <div class="table-wrap">
             <table data-testid="tenants-table">
-              <thead>
-                <tr>
-                  <th>Tenant</th>
-                  <th>Status</th>
-                  <th class="num">Requests today</th>
-                  <th class="num">p95</th>
-                  <th class="num">Cache hits</th>
-                  <th class="num">Errors</th>
-                  <th>Last active</th>
-                  <th>Created</th>
-                  <th>
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead
+                columns={['Tenant', 'Status', { label: 'Requests today', num: true }, { label: 'p95', num: true }, { label: 'Cache hits', num: true }, { label: 'Errors', num: true }, 'Last active', 'Created', '']}
+              />
               <tbody>
                 {tenants.data.items.map((t) => {
                   const u = byTenant.get(t.id);
@@ -204,20 +179,12 @@ export function Admin() {
             <SecretReveal label={`temporary password for ${created.owner.email}`} secret={created.owner.temporaryPassword} />
           </>
         )}
-        <div class="dialog-actions">
-          <button type="button" class="button primary" onClick={() => setCreated(undefined)}>
-            Done
-          </button>
-        </div>
+        <CloseAction onClose={() => setCreated(undefined)} label="Done" />
       </Dialog>
 
       <Dialog title={`${details?.name ?? ''} (${details?.slug ?? ''})`} open={!!details} onClose={() => setDetails(undefined)}>
         {details && <TenantDetails tenant={details} />}
-        <div class="dialog-actions">
-          <button type="button" class="button primary" onClick={() => setDetails(undefined)}>
-            Close
-          </button>
-        </div>
+        <CloseAction onClose={() => setDetails(undefined)} label="Close" />
       </Dialog>
 
       <Dialog title={`Delete “${deleting?.name ?? ''}”?`} open={!!deleting} onClose={() => setDeleting(undefined)}>
@@ -229,14 +196,13 @@ export function Admin() {
           <input value={confirm} onInput={(e) => setConfirm((e.currentTarget as HTMLInputElement).value)} autocomplete="off" />
         </label>
         <ErrorPanel error={remove.error} />
-        <div class="dialog-actions">
-          <button type="button" class="button ghost" onClick={() => setDeleting(undefined)}>
-            Cancel
-          </button>
-          <button type="button" class="button danger" disabled={!deleting || confirm !== deleting.slug || remove.pending} onClick={() => deleting && void remove.call(deleting, confirm)}>
-            Delete tenant
-          </button>
-        </div>
+        <ConfirmActions
+          onCancel={() => setDeleting(undefined)}
+          onConfirm={() => deleting && void remove.call(deleting, confirm)}
+          label="Delete tenant"
+          tone="danger"
+          disabled={!deleting || confirm !== deleting.slug || remove.pending}
+        />
       </Dialog>
     </>
   );

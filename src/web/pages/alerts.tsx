@@ -1,6 +1,6 @@
 /** Platform admins: alerts this server instance fired (in memory, newest first). */
 import { api } from '../api.js';
-import { Card, ErrorPanel, Loading, PageHeader } from '../components.js';
+import { Card, ErrorPanel, Loading, PageHeader, TableHead } from '../components.js';
 import { formatDate } from '../format.js';
 import { useLoad } from '../hooks.js';
 
@@ -15,15 +15,7 @@ export function Alerts() {
         {alerts.data && (
           <div class="table-wrap">
             <table>
-              <thead>
-                <tr>
-                  <th>Fired</th>
-                  <th>Tenant</th>
-                  <th>Kind</th>
-                  <th class="num">Value</th>
-                  <th class="num">Threshold</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Fired', 'Tenant', 'Kind', { label: 'Value', num: true }, { label: 'Threshold', num: true }]} />
               <tbody>
                 {alerts.data.items.map((a) => (
                   <tr key={a.id}>

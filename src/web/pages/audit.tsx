@@ -1,7 +1,7 @@
 /** The tenant's audit log, newest first: filter by action and time, page through. */
 import { useState } from 'preact/hooks';
 import { api } from '../api.js';
-import { Card, ErrorPanel, Loading, PageHeader } from '../components.js';
+import { Card, ErrorPanel, Loading, PageHeader, TableHead } from '../components.js';
 import { formatDate } from '../format.js';
 import { useLoad } from '../hooks.js';
 
@@ -62,15 +62,7 @@ export function AuditLog() {
           <>
             <div class="table-wrap">
               <table data-testid="audit-table">
-                <thead>
-                  <tr>
-                    <th>When</th>
-                    <th>Action</th>
-                    <th>Actor</th>
-                    <th>Target</th>
-                    <th>Details</th>
-                  </tr>
-                </thead>
+                <TableHead columns={['When', 'Action', 'Actor', 'Target', 'Details']} />
                 <tbody>
                   {events.data.items.map((e) => (
                     <tr key={e.id}>

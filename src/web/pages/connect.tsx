@@ -1,6 +1,6 @@
 /** How to reach the API from curl, the typed TypeScript client and Power BI / Excel, with this server's URL. */
 import { Card, Code, PageHeader } from '../components.js';
-import { baseUrl, restUrl } from '../snippets.js';
+import { baseUrl, clientSnippet, restUrl } from '../snippets.js';
 import { session } from '../session.js';
 
 export function Connect() {
@@ -47,17 +47,10 @@ export function Connect() {
         </p>
         <Code
           label="TypeScript"
-          text={[
-            `import { createTRPCClient, httpLink } from '@trpc/client';`,
-            `import type { AppRouter } from 'palisade/src/trpc/app-router';`,
-            ``,
-            `const api = createTRPCClient<AppRouter>({`,
-            `  links: [httpLink({ url: '${base}/trpc', headers: { authorization: \`Bearer \${process.env.PALISADE_KEY}\` } })],`,
-            `});`,
-            ``,
+          text={clientSnippet(
             `const datasets = await api.datasets.list.query();`,
             `const { rows } = await api.query.query({ dataset: 'orders', dimensions: ['region'], metrics: ['revenue'] });`,
-          ].join('\n')}
+          )}
         />
       </Card>
       <Card title="Power BI and Excel">

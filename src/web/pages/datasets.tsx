@@ -1,6 +1,6 @@
 /** Documentation generated from the catalog: every dataset's dimensions, metrics and an example. */
 import { api, type Outputs } from '../api.js';
-import { Card, Code, ErrorPanel, Loading, PageHeader } from '../components.js';
+import { Card, Code, ErrorPanel, Loading, PageHeader, TableHead } from '../components.js';
 import { useLoad } from '../hooks.js';
 import { curlSnippet, restUrl, typescriptSnippet } from '../snippets.js';
 
@@ -18,14 +18,7 @@ function DatasetDoc({ d }: { d: Description }) {
       <h3>Dimensions</h3>
       <div class="table-wrap">
         <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Label</th>
-              <th>Type</th>
-              <th>Description</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Label', 'Type', 'Description']} />
           <tbody>
             {d.dimensions.map((x) => (
               <tr key={x.name}>
@@ -43,15 +36,7 @@ function DatasetDoc({ d }: { d: Description }) {
       <h3>Metrics</h3>
       <div class="table-wrap">
         <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Label</th>
-              <th>Aggregation</th>
-              <th>Format</th>
-              <th>Description</th>
-            </tr>
-          </thead>
+          <TableHead columns={['Name', 'Label', 'Aggregation', 'Format', 'Description']} />
           <tbody>
             {d.metrics.map((x) => (
               <tr key={x.name}>

@@ -4,7 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { BarChart, Card, Code, ErrorPanel, LineChart, Loading, PageHeader } from '../components.js';
+import { BarChart, Card, Code, ErrorPanel, LineChart, Loading, PageHeader, TableHead } from '../components.js';
 import { formatValue, type Format } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
 import { curlSnippet, restUrl, typescriptSnippet, type Query } from '../snippets.js';
@@ -225,15 +225,7 @@ export function Explore() {
                 >
                   <div class="table-wrap">
                     <table data-testid="result-table">
-                      <thead>
-                        <tr>
-                          {result.columns.map((c) => (
-                            <th key={c.name} class={formatOf(c.name) ? 'num' : ''}>
-                              {c.label}
-                            </th>
-                          ))}
-                        </tr>
-                      </thead>
+                      <TableHead columns={result.columns.map((c) => (formatOf(c.name) ? { label: c.label, num: true as const } : c.label))} />
                       <tbody>
                         {result.rows.map((r, i) => (
                           <tr key={i}>

@@ -1,14 +1,12 @@
 /** API keys (admins and owners): list, create (secret shown once), rotate with a grace period, revoke. */
 import { useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { Badge, Card, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal } from '../components.js';
+import { ActionForm, Badge, Card, CloseAction, ConfirmActions, Dialog, ErrorPanel, Loading, PageHeader, RoleSelect, SecretReveal, TableHead } from '../components.js';
 import { formatDate, timeAgo } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
-import { session } from '../session.js';
+import type { TenantRole } from '../session.js';
 
 type Key = Outputs['apiKeys']['list']['items'][number];
-const ROLES = ['viewer', 'analyst', 'admin', 'owner'] as const;
-type Role = (typeof ROLES)[number];
 
 export function Keys() {
   const [showRevoked, setShowRevoked] = useState(true);
@@ -17,15 +15,13 @@ export function Keys() {
   const [confirmRevoke, setConfirmRevoke] = useState<Key>();
   const [rotating, setRotating] = useState<Key>();
   const [grace, setGrace] = useState(7);
-  const myRole = session.get()?.role ?? 'viewer';
-  const grantable = ROLES.slice(0, ROLES.indexOf(myRole as Role) + 1);
 
   const create = useAction(async (form: FormData) => {
     const expires = String(form.get('expiresAt') ?? '');
     const rateLimit = String(form.get('rateLimit') ?? '').trim();
     const created = await api.apiKeys.create.mutate({
       name: String(form.get('name')),
-      role: String(form.get('role')) as Role,
+      role: String(form.get('role')) as TenantRole,
       ...(expires ? { expiresAt: new Date(`${expires}T23:59:59Z`).toISOString() } : {}),
       ...(rateLimit ? { rateLimit } : {}),
     });
@@ -48,27 +44,14 @@ export function Keys() {
     <>
       <PageHeader title="API keys">Keys let programs call the API as this tenant. Give each integration its own key with the least role it needs.</PageHeader>
       <Card title="Create a key">
-        <form
-          class="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const form = e.currentTarget as HTMLFormElement;
-            void create.call(new FormData(form)).then(() => form.reset());
-          }}
-        >
+        <ActionForm onSubmit={create.call}>
           <label>
             Name
             <input name="name" required maxLength={100} placeholder="reporting" />
           </label>
           <label>
             Role
-            <select name="role" defaultValue="viewer">
-              {grantable.map((r) => (
-                <option key={r} value={r}>
-                  {r}
-                </option>
-              ))}
-            </select>
+            <RoleSelect name="role" />
           </label>
           <label>
             Expires (optional)
@@ -81,7 +64,7 @@ export function Keys() {
           <button class="button primary" disabled={create.pending}>
             {create.pending ? 'Creating…' : 'Create key'}
           </button>
-        </form>
+        </ActionForm>
         <ErrorPanel error={create.error} />
       </Card>
       <Card
@@ -97,20 +80,7 @@ export function Keys() {
         {keys.data && (
           <div class="table-wrap">
             <table data-testid="keys-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Key</th>
-                  <th>Role</th>
-                  <th>Status</th>
-                  <th>Created</th>
-                  <th>Last used</th>
-                  <th>Expires</th>
-                  <th>
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Name', 'Key', 'Role', 'Status', 'Created', 'Last used', 'Expires', '']} />
               <tbody>
                 {keys.data.items.map((k) => (
                   <tr key={k.id} data-key-id={k.id}>
@@ -148,24 +118,13 @@ export function Keys() {
 
       <Dialog title={secret?.title ?? ''} open={!!secret} onClose={() => setSecret(undefined)}>
         {secret && <SecretReveal label="key" secret={secret.secret} />}
-        <div class="dialog-actions">
-          <button type="button" class="button primary" onClick={() => setSecret(undefined)}>
-            I have stored it
-          </button>
-        </div>
+        <CloseAction onClose={() => setSecret(undefined)} label="I have stored it" />
       </Dialog>
 
       <Dialog title={`Revoke “${confirmRevoke?.name ?? ''}”?`} open={!!confirmRevoke} onClose={() => setConfirmRevoke(undefined)}>
         <p>Requests with this key are refused from the next request on. This cannot be undone.</p>
         <ErrorPanel error={revoke.error} />
-        <div class="dialog-actions">
-          <button type="button" class="button ghost" onClick={() => setConfirmRevoke(undefined)}>
-            Cancel
-          </button>
-          <button type="button" class="button danger" disabled={revoke.pending} onClick={() => confirmRevoke && void revoke.call(confirmRevoke)}>
-            Revoke key
-          </button>
-        </div>
+        <ConfirmActions onCancel={() => setConfirmRevoke(undefined)} onConfirm={() => confirmRevoke && void revoke.call(confirmRevoke)} label="Revoke key" tone="danger" disabled={revoke.pending} />
       </Dialog>
 
       <Dialog title={`Rotate “${rotating?.name ?? ''}”`} open={!!rotating} onClose={() => setRotating(undefined)}>
@@ -175,14 +134,7 @@ export function Keys() {
           <input type="number" min={0} max={90} value={grace} onInput={(e) => setGrace(Number((e.currentTarget as HTMLInputElement).value))} />
         </label>
         <ErrorPanel error={rotate.error} />
-        <div class="dialog-actions">
-          <button type="button" class="button ghost" onClick={() => setRotating(undefined)}>
-            Cancel
-          </button>
-          <button type="button" class="button primary" disabled={rotate.pending} onClick={() => rotating && void rotate.call(rotating, grace)}>
-            Rotate key
-          </button>
-        </div>
+        <ConfirmActions onCancel={() => setRotating(undefined)} onConfirm={() => rotating && void rotate.call(rotating, grace)} label="Rotate key" disabled={rotate.pending} />
       </Dialog>
     </>
   );

@@ -1,21 +1,17 @@
 /** A tenant's users (admins and owners): list, create with a temporary password, change role, disable. */
 import { useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { Badge, Card, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal } from '../components.js';
+import { ActionForm, Badge, Card, CloseAction, Dialog, ErrorPanel, Loading, PageHeader, RoleSelect, SecretReveal, TableHead } from '../components.js';
 import { formatDate, timeAgo } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
-import { session } from '../session.js';
+import type { TenantRole as Role } from '../session.js';
 
 type User = Outputs['users']['list']['items'][number];
-const ROLES = ['viewer', 'analyst', 'admin', 'owner'] as const;
-type Role = (typeof ROLES)[number];
 
 export function Users() {
   const [search, setSearch] = useState('');
   const users = useLoad(() => api.users.list.query({ limit: 200, ...(search.trim() ? { search: search.trim() } : {}) }), [search]);
   const [created, setCreated] = useState<{ email: string; password: string }>();
-  const myRole = session.get()?.role ?? 'viewer';
-  const grantable = ROLES.slice(0, ROLES.indexOf(myRole as Role) + 1);
 
   const create = useAction(async (form: FormData) => {
     const result = await api.users.create.mutate({ email: String(form.get('email')), name: String(form.get('name')), role: String(form.get('role')) as Role });
@@ -31,14 +27,7 @@ export function Users() {
     <>
       <PageHeader title="Users">People who sign in to this tenant. New users get a temporary password and choose their own at first sign-in.</PageHeader>
       <Card title="Invite a user">
-        <form
-          class="inline-form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            const form = e.currentTarget as HTMLFormElement;
-            void create.call(new FormData(form)).then(() => form.reset());
-          }}
-        >
+        <ActionForm onSubmit={create.call}>
           <label>
             Email
             <input name="email" type="email" required />
@@ -49,18 +38,12 @@ export function Users() {
           </label>
           <label>
             Role
-            <select name="role" defaultValue="viewer">
-              {grantable.map((r) => (
-                <option key={r} value={r}>
-                  {r}
-                </option>
-              ))}
-            </select>
+            <RoleSelect name="role" />
           </label>
           <button class="button primary" disabled={create.pending}>
             {create.pending ? 'Creating…' : 'Create user'}
           </button>
-        </form>
+        </ActionForm>
         <ErrorPanel error={create.error} />
       </Card>
       <Card
@@ -77,37 +60,14 @@ export function Users() {
         {users.data && (
           <div class="table-wrap">
             <table data-testid="users-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Email</th>
-                  <th>Role</th>
-                  <th>Status</th>
-                  <th>Last sign-in</th>
-                  <th>Created</th>
-                  <th>
-                    <span class="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={['Name', 'Email', 'Role', 'Status', 'Last sign-in', 'Created', '']} />
               <tbody>
                 {users.data.items.map((u) => (
                   <tr key={u.id}>
                     <td>{u.name}</td>
                     <td>{u.email}</td>
                     <td>
-                      <select
-                        aria-label={`Role of ${u.email}`}
-                        value={u.role}
-                        disabled={update.pending}
-                        onChange={(e) => void update.call(u, { role: (e.currentTarget as HTMLSelectElement).value as Role })}
-                      >
-                        {ROLES.map((r) => (
-                          <option key={r} value={r} disabled={!grantable.includes(r)}>
-                            {r}
-                          </option>
-                        ))}
-                      </select>
+                      <RoleSelect label={`Role of ${u.email}`} value={u.role} disabled={update.pending} onChange={(role) => void update.call(u, { role: role as Role })} />
                     </td>
                     <td>
                       <Badge value={u.disabledAt ? 'disabled' : u.mustChangePassword ? 'invited' : 'active'} />
@@ -129,11 +89,7 @@ export function Users() {
       <Dialog title={`User ${created?.email ?? ''} created`} open={!!created} onClose={() => setCreated(undefined)}>
         {created && <SecretReveal label="temporary password" secret={created.password} />}
         <p class="muted">Hand it over through a secure channel; at first sign-in they choose their own.</p>
-        <div class="dialog-actions">
-          <button type="button" class="button primary" onClick={() => setCreated(undefined)}>
-            Done
-          </button>
-        </div>
+        <CloseAction onClose={() => setCreated(undefined)} label="Done" />
       </Dialog>
     </>
   );
