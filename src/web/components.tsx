@@ -360,3 +360,20 @@ export function CloseAction({ onClose, label }: { onClose: () => void; label: st
     </div>
   );
 }
+
+export function SearchBox({ label, placeholder, value, onInput }: { label: string; placeholder: string; value: string; onInput: (value: string) => void }) {
+  return (
+    <label class="search">
+      <span class="sr-only">{label}</span>
+      <input type="search" placeholder={placeholder} value={value} onInput={(e) => onInput((e.currentTarget as HTMLInputElement).value)} />
+    </label>
+  );
+}
+
+export function SubmitButton({ pending, label, pendingLabel }: { pending: boolean; label: string; pendingLabel: string }) {
+  return (
+    <button class="button primary" disabled={pending}>
+      {pending ? pendingLabel : label}
+    </button>
+  );
+}

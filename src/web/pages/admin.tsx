@@ -4,7 +4,7 @@
  */
 import { useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { ActionForm, Badge, Card, CloseAction, ConfirmActions, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal, Stat, TableHead } from '../components.js';
+import { ActionForm, Badge, Card, CloseAction, ConfirmActions, Dialog, ErrorPanel, Loading, PageHeader, SecretReveal, Stat, SearchBox, SubmitButton, TableHead } from '../components.js';
 import { formatCompact, formatDate, formatMs, formatRate, timeAgo } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
 
@@ -102,19 +102,14 @@ export function Admin() {
             Owner email
             <input name="ownerEmail" type="email" required />
           </label>
-          <button class="button primary" disabled={create.pending}>
-            {create.pending ? 'Creating…' : 'Create tenant'}
-          </button>
+          <SubmitButton pending={create.pending} label="Create tenant" pendingLabel="Creating…" />
         </ActionForm>
         <ErrorPanel error={create.error} />
       </Card>
       <Card
         title="All tenants"
         actions={
-          <label class="search">
-            <span class="sr-only">Search tenants</span>
-            <input type="search" placeholder="Search name or slug" value={search} onInput={(e) => setSearch((e.currentTarget as HTMLInputElement).value)} />
-          </label>
+          <SearchBox label="Search tenants" placeholder="Search name or slug" value={search} onInput={setSearch} />
         }
       >
         <ErrorPanel error={tenants.error ?? usage.error ?? setStatus.error} />

@@ -1,7 +1,7 @@
 /** API keys (admins and owners): list, create (secret shown once), rotate with a grace period, revoke. */
 import { useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { ActionForm, Badge, Card, CloseAction, ConfirmActions, Dialog, ErrorPanel, Loading, PageHeader, RoleSelect, SecretReveal, TableHead } from '../components.js';
+import { ActionForm, Badge, Card, CloseAction, ConfirmActions, Dialog, ErrorPanel, Loading, PageHeader, RoleSelect, SecretReveal, SubmitButton, TableHead } from '../components.js';
 import { formatDate, timeAgo } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
 import type { TenantRole } from '../session.js';
@@ -61,9 +61,7 @@ export function Keys() {
             Rate limit (optional)
             <input name="rateLimit" placeholder="100/minute" pattern="\d+/(second|minute|hour)" />
           </label>
-          <button class="button primary" disabled={create.pending}>
-            {create.pending ? 'Creating…' : 'Create key'}
-          </button>
+          <SubmitButton pending={create.pending} label="Create key" pendingLabel="Creating…" />
         </ActionForm>
         <ErrorPanel error={create.error} />
       </Card>

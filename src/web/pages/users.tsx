@@ -1,7 +1,7 @@
 /** A tenant's users (admins and owners): list, create with a temporary password, change role, disable. */
 import { useState } from 'preact/hooks';
 import { api, type Outputs } from '../api.js';
-import { ActionForm, Badge, Card, CloseAction, Dialog, ErrorPanel, Loading, PageHeader, RoleSelect, SecretReveal, TableHead } from '../components.js';
+import { ActionForm, Badge, Card, CloseAction, Dialog, ErrorPanel, Loading, PageHeader, RoleSelect, SecretReveal, SearchBox, SubmitButton, TableHead } from '../components.js';
 import { formatDate, timeAgo } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
 import type { TenantRole as Role } from '../session.js';
@@ -40,19 +40,14 @@ export function Users() {
             Role
             <RoleSelect name="role" />
           </label>
-          <button class="button primary" disabled={create.pending}>
-            {create.pending ? 'Creating…' : 'Create user'}
-          </button>
+          <SubmitButton pending={create.pending} label="Create user" pendingLabel="Creating…" />
         </ActionForm>
         <ErrorPanel error={create.error} />
       </Card>
       <Card
         title="Users"
         actions={
-          <label class="search">
-            <span class="sr-only">Search users</span>
-            <input type="search" placeholder="Search email or name" value={search} onInput={(e) => setSearch((e.currentTarget as HTMLInputElement).value)} />
-          </label>
+          <SearchBox label="Search users" placeholder="Search email or name" value={search} onInput={setSearch} />
         }
       >
         <ErrorPanel error={users.error ?? update.error} />
