@@ -2,9 +2,10 @@
  * Builds the HTTP application; no business logic here. Order matters:
  * request id first (every response and log line carries it), then health probes (no auth), then
  * the request observer on the API mounts (usage, metrics, alerts), then tRPC at /trpc (auth per
- * procedure tier, see trpc/init.ts) and REST at /v1, then /metrics, then the REST 404/500
- * envelope. Everything the app needs arrives in `deps`, so tests build apps without touching env;
- * the analytics parts default to in-process ones (memory cache and limits, the shipped catalog).
+ * procedure tier, see trpc/init.ts) and REST at /v1, then /metrics, then the dashboard's files
+ * (http/web-assets.ts; never for API paths), then the REST 404/500 envelope. Everything the app
+ * needs arrives in `deps`, so tests build apps without touching env; the analytics parts default
+ * to in-process ones (memory cache and limits, the shipped catalog).
  */
 import { fileURLToPath } from 'node:url';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
@@ -19,6 +20,7 @@ import { requestId } from './http/request-id.js';
 import { observeRequests, type RequestStatsEnv } from './http/request-stats.js';
 import { sourceIp } from './http/source-ip.js';
 import { v1Routes } from './http/v1-routes.js';
+import { webAssets } from './http/web-assets.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
@@ -72,6 +74,8 @@ export interface AppDeps {
   poolMax?: number;
   /** False when /metrics is served on its own port instead (index.ts, METRICS_PORT). */
   serveMetrics?: boolean;
+  /** The built dashboard (default dist/web); false: no dashboard at `/`. */
+  webRoot?: string | false;
 }
 
 export function createApp(deps: AppDeps) {
@@ -146,6 +150,8 @@ export function createApp(deps: AppDeps) {
   if (deps.serveMetrics !== false) {
     app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax ?? 10), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock, credentialCache) }));
   }
+
+  if (deps.webRoot !== false) app.use('*', webAssets(deps.webRoot));
 
   app.notFound((c) => renderError(c, new AppError('NOT_FOUND', 'ROUTE_NOT_FOUND', `No route for ${c.req.method} ${c.req.path}.`), c.get('requestId')));
   app.onError((error, c) => {

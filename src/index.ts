@@ -146,7 +146,7 @@ function alertThresholds(alerts: ReturnType<typeof loadConfig>['alerts']) {
 }
 
 function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string): void {
-  const lines = [`\nPalisade is listening on ${url}`];
+  const lines = [`\nPalisade is listening on ${url}`, `Dashboard: ${url}/ (sign in with a key below, or as an owner)`];
   if (demo) {
     lines.push(`\nDemo credentials (also in ${credentialsPath(dataDir)}):`);
     for (const t of demo.tenants) {

@@ -1,0 +1,91 @@
+/**
+ * The dashboard's only way to the server: the typed tRPC client over the same `/trpc` endpoint
+ * every other client uses. `AppRouter` is imported as a type, so no server code is bundled.
+ */
+import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { AppRouter } from '../trpc/app-router.js';
+import { session } from './session.js';
+
+export type Outputs = inferRouterOutputs<AppRouter>;
+export type Inputs = inferRouterInputs<AppRouter>;
+
+/** Retry-After of the latest response, for "rate limited, try again in N s". */
+let lastRetryAfter: string | null = null;
+
+export const api = createTRPCClient<AppRouter>({
+  links: [
+    httpLink({
+      url: '/trpc',
+      headers: () => {
+        const token = session.get()?.token;
+        return token ? { authorization: `Bearer ${token}` } : {};
+      },
+      fetch: async (url, init) => {
+        const response = await fetch(url, init);
+        lastRetryAfter = response.headers.get('retry-after');
+        return response;
+      },
+    }),
+  ],
+});
+
+/** A client for one explicit token (sign-in, before the session is stored). */
+export function clientFor(token: string) {
+  return createTRPCClient<AppRouter>({ links: [httpLink({ url: '/trpc', headers: { authorization: `Bearer ${token}` } })] });
+}
+
+export interface PlainError {
+  title: string;
+  detail: string;
+  reason: string;
+  /** The credential no longer works: offer to sign in again. */
+  signInAgain: boolean;
+  requestId?: string;
+}
+
+const TITLES: Record<string, string> = {
+  KEY_EXPIRED: 'Your key or session has expired',
+  KEY_REVOKED: 'This key or session has been revoked',
+  KEY_UNKNOWN: 'This key is not recognised',
+  KEY_MALFORMED: 'That does not look like a Palisade key',
+  KEY_MISSING: 'You are not signed in',
+  USER_DISABLED: 'Your user has been disabled',
+  TENANT_SUSPENDED: 'This tenant is suspended',
+  INVALID_CREDENTIALS: 'Sign-in failed',
+  LOGIN_THROTTLED: 'Too many failed sign-ins',
+  TOO_MANY_REQUESTS: 'Rate limited',
+  INSUFFICIENT_ROLE: 'Your role does not allow this',
+  PLATFORM_ADMIN_REQUIRED: 'Platform administrators only',
+  TENANT_KEY_REQUIRED: 'This needs a tenant key or a signed-in user',
+  PASSWORD_CHANGE_REQUIRED: 'Set a new password first',
+  INVALID_INPUT: 'Please check the form',
+  NOT_FOUND: 'Not found',
+};
+
+const SIGN_IN_AGAIN = new Set(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED']);
+
+/** Any failure of an API call, in words a person can act on. */
+export function describeError(error: unknown): PlainError {
+  if (error instanceof TRPCClientError) {
+    const data = (error.data ?? {}) as { reason?: string; code?: string; requestId?: string; issues?: { path: string; message: string }[] };
+    const reason = data.reason ?? data.code ?? 'ERROR';
+    if (!data.code) {
+      return { title: 'Cannot reach the server', detail: 'Check your connection and that Palisade is running, then try again.', reason: 'NETWORK', signInAgain: false };
+    }
+    let detail = error.message;
+    if (reason === 'TOO_MANY_REQUESTS') {
+      const seconds = Number(lastRetryAfter);
+      detail = `${error.message} Try again in ${Number.isFinite(seconds) && seconds > 0 ? `${seconds} second${seconds === 1 ? '' : 's'}` : 'a moment'}.`;
+    }
+    if (data.issues?.length) detail = data.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
+    return {
+      title: TITLES[reason] ?? (data.code === 'INTERNAL_SERVER_ERROR' ? 'Something went wrong on the server' : 'The request was refused'),
+      detail,
+      reason,
+      signInAgain: SIGN_IN_AGAIN.has(reason),
+      ...(data.requestId ? { requestId: data.requestId } : {}),
+    };
+  }
+  return { title: 'Something went wrong', detail: error instanceof Error ? error.message : String(error), reason: 'CLIENT', signInAgain: false };
+}
