@@ -106,12 +106,15 @@ describe('TenantReader', () => {
       expect(own.preparedCounts()).toEqual([2]);
 
       await su`select pg_terminate_backend(${first.pid})`;
-      // A read in the way of the kill fails with the connection; postgres.js then reconnects, and
-      // the reader re-prepares on the new one (26000 answered by PREPARE) without failing the read.
+      // Reads in the way of the kill fail with the connection (postgres.js 3.4.9 reports it on up
+      // to two queries, and one sent at once after the first failure waits for the next query:
+      // hence the pause); then it reconnects, and the reader re-prepares on the new connection
+      // (26000 answered by PREPARE) without failing the read.
       let rows: unknown[] | undefined;
-      for (let attempt = 0; attempt < 3 && !rows; attempt++) {
+      for (let attempt = 0; attempt < 4 && !rows; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 300));
         rows = await own.read(a.tenant.id, (db) => db.select().from(orders)).catch((error: unknown) => {
-          expect(String((error as Error).cause ?? error)).toMatch(/terminat|closed|ended/i);
+          expect(String((error as Error).cause ?? error)).toMatch(/terminat|closed|ended|ECONNRESET|EPIPE|connection/i);
           return undefined;
         });
       }
