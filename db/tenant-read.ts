@@ -100,7 +100,7 @@ export class TenantReader {
     return current.run({ setting, sent: false }, async () => await fn(this.db));
   }
 
-  /** Prepared statements held per connection, for tests and /metrics. */
+  /** Prepared statements held per connection (tests read it). */
   preparedCounts(): number[] {
     return this.slots.map((s) => s.statements.size);
   }

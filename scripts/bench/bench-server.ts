@@ -24,8 +24,8 @@ interface ServerConfig {
 }
 
 const config = JSON.parse(process.env.BENCH_SERVER_CONFIG ?? '{}') as ServerConfig;
-// The app's connections: the reader's for one-statement reads, a small pool for the rest (auth
-// lookups, batched writes), as index.ts splits them.
+// The app's connections split as index.ts splits them (the reader for one-statement reads, the
+// pool for the rest: key lookups, batched writes), sized so the reader has the bare route's pool size.
 const reader = new TenantReader(config.appUrl, { connections: config.poolMax });
 const pool = openPool(config.appUrl, { max: 4 });
 const platformPool = openPool(config.platformUrl, { max: 2, applicationName: 'palisade-platform' });
