@@ -4,12 +4,13 @@
  * a single statement needs neither. It goes out as ONE simple-protocol message:
  *
  *   [prepare palisade_rN as <the statement, with $1…$n>;]          first use on this connection
- *   select set_config('app.tenant_id', '<uuid>', true)[, set_config('statement_timeout', …, true)];
+ *   set local app.tenant_id = '<uuid>'; [set local statement_timeout = N;]
  *   execute palisade_rN(<the parameters as literals (sql-literal.ts)>)
  *
- * Postgres runs the statements of one simple Query message as one implicit transaction, so the
- * setting is transaction-local exactly as in withTenant: it applies to the statement after it and
- * is gone when the message ends, whether the statement succeeded or not. Nothing here opens a
+ * Postgres runs the statements of one simple Query message as one implicit transaction block, in
+ * which SET LOCAL takes effect (as `set_config(…, true)` in withTenant does): the setting applies
+ * to the statement after it and is gone when the message ends, whether the statement succeeded or
+ * not. SET answers no row, so the driver parses one result set per read, not two. Nothing here opens a
  * transaction that could outlive the message, so messages of different tenants may be pipelined
  * on one connection: each carries its own setting, none inherits another's.
  *
@@ -20,8 +21,10 @@
  * postgres.js would bind them as; a statement Postgres still cannot prepare (42P18 and friends)
  * is sent inlined from then on, as a plain one-message read.
  *
- * The callback gets a Drizzle handle that accepts exactly one statement: a second one is refused
- * (it would run without the setting), so multi-statement work must use withTenant.
+ * `read` gives its callback a Drizzle handle that accepts exactly one statement: a second one is
+ * refused (it would run without the setting), so multi-statement work must use withTenant. `query`
+ * takes SQL text and parameters directly, for callers that build their own (dataset queries): no
+ * Drizzle session and no async context in between.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { drizzleOver, openPool, type Db, type Sql } from './client.js';
@@ -40,6 +43,11 @@ type Mode = 'rows' | 'values';
 interface Read {
   setting: string;
   sent: boolean;
+}
+
+export interface ReadOptions {
+  /** Set for this read only (SET LOCAL), in the same message. */
+  statementTimeoutMs?: number;
 }
 
 interface Slot {
@@ -86,18 +94,27 @@ export class TenantReader {
       reset: false,
     }));
     // One Drizzle instance for every read (building one per request costs more than the query).
-    this.db = drizzleOver(readClient(this.slots[0]!.sql, (text, params, mode) => this.send(text, params, mode)));
+    this.db = drizzleOver(readClient(this.slots[0]!.sql, (text, params, mode) => this.sendInRead(text, params, mode)));
+    // Drizzle installs its parsers (dates as text, which its columns map) on the client it wraps;
+    // every slot answers reads, so every slot must parse alike.
+    const { parsers, serializers } = this.slots[0]!.sql.options;
+    for (const slot of this.slots.slice(1)) {
+      Object.assign(slot.sql.options.parsers, parsers);
+      Object.assign(slot.sql.options.serializers, serializers);
+    }
   }
 
   /** Runs `fn`'s one statement for `tenantId` in a single round trip. */
-  async read<T>(tenantId: string, fn: (db: Db) => Promise<T>, options: { statementTimeoutMs?: number } = {}): Promise<T> {
-    assertTenantId(tenantId);
-    // Validated above, so the id can be a literal; the timeout is an integer we format.
-    let setting = `select set_config('app.tenant_id', '${tenantId}', true)`;
-    if (options.statementTimeoutMs !== undefined) setting += `, set_config('statement_timeout', '${Math.max(1, Math.floor(options.statementTimeoutMs))}', true)`;
+  async read<T>(tenantId: string, fn: (db: Db) => Promise<T>, options: ReadOptions = {}): Promise<T> {
+    const setting = settingFor(tenantId, options);
     // Awaited inside run(): Drizzle builders are lazy thenables and execute when awaited, which must
     // happen where the store is visible.
     return current.run({ setting, sent: false }, async () => await fn(this.db));
+  }
+
+  /** Runs one statement (`text` with $1…$n) for `tenantId` in a single round trip; its rows as objects. */
+  async query(tenantId: string, text: string, params: unknown[], options: ReadOptions = {}): Promise<Rows> {
+    return this.send(settingFor(tenantId, options), text, params, 'rows');
   }
 
   /** Prepared statements held per connection (tests read it). */
@@ -109,31 +126,36 @@ export class TenantReader {
     await Promise.all(this.slots.map((s) => s.sql.end({ timeout: 5 })));
   }
 
-  private async send(text: string, params: unknown[], mode: Mode): Promise<Rows> {
+  /** The Drizzle handle's one statement, in the read whose callback is running. */
+  private sendInRead(text: string, params: unknown[], mode: Mode): Promise<Rows> {
     const read = current.getStore();
     // Outside a read there is no tenant: refuse rather than run unscoped.
     if (!read) throw new Error('this handle only works inside TenantReader.read');
     if (read.sent) throw new SingleStatementError();
     read.sent = true;
+    return this.send(read.setting, text, params, mode);
+  }
+
+  private async send(setting: string, text: string, params: unknown[], mode: Mode): Promise<Rows> {
     const slot = this.pick();
     // Typed as postgres.js would bind them, so a statement means what it means through the pool.
     const types = params.map(parameterType);
     const key = `${types.join(',')}|${text}`;
-    if (this.unpreparable.has(key)) return run(slot, `${read.setting}; ${inlineParameters(text, params)}`, mode);
+    if (this.unpreparable.has(key)) return run(slot, `${setting}${inlineParameters(text, params)}`, mode);
     // Throws before anything is sent when a value cannot be a literal.
     const args = params.length ? `(${params.map(sqlLiteral).join(', ')})` : '';
     const declared = params.length ? ` (${types.join(', ')})` : '';
     for (let attempt = 0; ; attempt++) {
       const { head, name, prepared } = this.statementFor(slot, key, (n) => `prepare ${n}${declared} as ${text}; `);
       try {
-        return await run(slot, `${head}${read.setting}; execute ${name}${args}`, mode);
+        return await run(slot, `${head}${setting}execute ${name}${args}`, mode);
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (prepared || code === '26000') this.forget(slot);
         if (attempt > 0) throw error;
         if (code === '26000') continue; // the connection was replaced and lost its statements
         if (prepared && code && UNPREPARABLE.has(code)) {
-          const rows = await run(slot, `${read.setting}; ${inlineParameters(text, params)}`, mode);
+          const rows = await run(slot, `${setting}${inlineParameters(text, params)}`, mode);
           if (this.unpreparable.size < MAX_UNPREPARABLE) this.unpreparable.add(key);
           return rows;
         }
@@ -185,6 +207,15 @@ export class TenantReader {
     slot.evicted = [];
     slot.reset = true;
   }
+}
+
+/** The statements that open a read, each ending in `; `. */
+function settingFor(tenantId: string, options: ReadOptions): string {
+  assertTenantId(tenantId);
+  // Validated above, so the id can be a literal; the timeout is an integer we format.
+  let setting = `set local app.tenant_id = '${tenantId}'; `;
+  if (options.statementTimeoutMs !== undefined) setting += `set local statement_timeout = ${Math.max(1, Math.floor(options.statementTimeoutMs))}; `;
+  return setting;
 }
 
 /** The type postgres.js binds a value as (its inferType); `unknown` lets Postgres infer it from context. */

@@ -8,7 +8,6 @@
  * to in-process ones (memory cache and limits, the shipped catalog).
  */
 import { fileURLToPath } from 'node:url';
-import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { Hono } from 'hono';
 import type { Sql } from '../db/client.js';
 import type { TenantReader } from '../db/tenant-read.js';
@@ -19,6 +18,7 @@ import { refreshPoolGauge } from './http/metrics-server.js';
 import { requestId } from './http/request-id.js';
 import { observeRequests, type RequestStatsEnv } from './http/request-stats.js';
 import { sourceIp } from './http/source-ip.js';
+import { trpcRoute } from './http/trpc-route.js';
 import { v1Routes } from './http/v1-routes.js';
 import { webAssets } from './http/web-assets.js';
 import { systemClock, type Clock } from './lib/clock.js';
@@ -35,6 +35,7 @@ import { MemoryQueryCache, type QueryCache } from './modules/query-cache.js';
 import { MemoryRateLimiter, type RateLimiter } from './modules/rate-limiter.js';
 import { UsageRecorder } from './modules/usage.js';
 import { appRouter } from './trpc/app-router.js';
+import type { ServerDeps } from './trpc/context.js';
 
 /** The catalog that ships with the server (the demo tables). */
 export const DEFAULT_CATALOG_PATH = fileURLToPath(new URL('../catalog.yaml', import.meta.url));
@@ -112,32 +113,34 @@ export function createApp(deps: AppDeps) {
   app.use('/trpc/*', observeRequests('trpc', observers));
   app.use('/v1/*', observeRequests('rest', observers));
 
-  app.all('/trpc/*', (c) =>
-    fetchRequestHandler({
-      endpoint: '/trpc',
-      req: c.req.raw,
+  const serverDeps: ServerDeps = {
+    pool,
+    reader,
+    platformPool,
+    clock,
+    credentialCache,
+    lastUsed,
+    sessionTtlMinutes,
+    loginThrottle,
+    analytics,
+    rateLimiter,
+    tenantRateLimit,
+    usage,
+    alerts,
+  };
+  app.all(
+    '/trpc/*',
+    trpcRoute({
       router: appRouter,
-      createContext: ({ resHeaders }) => ({
+      createContext: (c, resHeaders, headers) => ({
         requestId: c.get('requestId'),
-        headers: c.req.raw.headers,
+        headers,
         sourceIp: sourceIp(c),
-        pool,
-        reader,
-        platformPool,
-        clock,
-        credentialCache,
-        lastUsed,
-        sessionTtlMinutes,
-        loginThrottle,
         resHeaders,
         stats: c.get('stats'),
-        analytics,
-        rateLimiter,
-        tenantRateLimit,
-        usage,
-        alerts,
+        deps: serverDeps,
       }),
-      onError({ error, path }) {
+      onError(error, path, c) {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
           log('error', 'procedure failed', { requestId: c.get('requestId'), path, error: String(error.cause ?? error) });
         }

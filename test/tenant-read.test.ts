@@ -159,4 +159,30 @@ describe('TenantReader', () => {
     expect(results.filter((r) => r === 'ok')).toHaveLength(400 - 44);
     expect(results.filter((r) => r === 'error')).toHaveLength(44);
   });
+
+  it('query(): runs SQL text for the tenant only, with the timeout for that message, and refuses a bad tenant id', async () => {
+    const rows = await reader.query(a.tenant.id, 'select tenant_id, amount from orders where amount >= $1 order by amount', ['0']);
+    expect(rows.map((r) => r.tenant_id)).toEqual([a.tenant.id, a.tenant.id]);
+    const [timeout] = await reader.query(b.tenant.id, "select current_setting('statement_timeout') as t", [], { statementTimeoutMs: 4321 });
+    expect(timeout!.t).toBe('4321ms');
+    await expect(reader.query(a.tenant.id, 'select pg_sleep(1)', [], { statementTimeoutMs: 50 })).rejects.toMatchObject({ code: '57014' });
+    // Nothing of the last message stays on the connection.
+    const next = await session(reader, b.tenant.id);
+    expect([next.tenant, next.timeout]).toEqual([b.tenant.id, expect.not.stringMatching(/^(4321|50)ms$/)]);
+    await expect(reader.query('not-a-uuid', 'select 1', [])).rejects.toThrow(/uuid/);
+    expect(await app`select 1 from orders`).toHaveLength(0);
+  });
+
+  it('parses values alike on every connection (Drizzle’s parsers, not the driver’s defaults)', async () => {
+    const wide = appReader(3);
+    try {
+      const seen = await Promise.all(
+        Array.from({ length: 9 }, () => wide.read(a.tenant.id, (db) => db.execute<{ d: unknown; t: unknown }>(sql`select order_date as d, created_at as t from orders limit 1`))),
+      );
+      const types = new Set(seen.map(([row]) => `${typeof row!.d}/${typeof row!.t}`));
+      expect([...types]).toEqual(['string/string']);
+    } finally {
+      await wide.end();
+    }
+  });
 });

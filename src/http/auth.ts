@@ -6,6 +6,7 @@ import type { Sql } from '../../db/client.js';
 import { AppError } from '../lib/errors.js';
 import type { CredentialCache } from '../modules/credential-cache.js';
 import { resolveCredential, type Principal } from '../modules/credentials.service.js';
+import type { RequestHeaders } from './request-headers.js';
 
 export const TENANT_HEADER = 'x-tenant-id';
 
@@ -13,7 +14,7 @@ export const TENANT_HEADER = 'x-tenant-id';
  * The request's verified principal. Pass the app's credential cache so repeated requests with the
  * same key skip the database (credential-cache.ts); without it every request resolves afresh.
  */
-export async function authenticateRequest(pool: Sql, headers: Headers, now: Date, cache?: CredentialCache): Promise<Principal> {
+export async function authenticateRequest(pool: Sql, headers: RequestHeaders, now: Date, cache?: CredentialCache): Promise<Principal> {
   const authorization = headers.get('authorization');
   if (!authorization) {
     throw new AppError('UNAUTHORIZED', 'KEY_MISSING', 'Send an API key in the header "Authorization: Bearer <key>".');

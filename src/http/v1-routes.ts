@@ -28,6 +28,7 @@ import type { RateLimiter } from '../modules/rate-limiter.js';
 import { authenticateRequest } from './auth.js';
 import { toCsv } from './csv.js';
 import { renderError } from './errors.js';
+import { requestHeaders } from './request-headers.js';
 import { sourceIp } from './source-ip.js';
 import { enforceRateLimit } from './rate-limit.js';
 import type { RequestStatsEnv } from './request-stats.js';
@@ -129,7 +130,7 @@ export function v1Routes(deps: V1Deps) {
   // Authenticate and spend one request of the budgets, exactly as tRPC's authedProcedure does.
   v1.use('*', async (c, next) => {
     const now = deps.clock();
-    const principal = await authenticateRequest(deps.pool, c.req.raw.headers, now, deps.credentialCache);
+    const principal = await authenticateRequest(deps.pool, requestHeaders(c), now, deps.credentialCache);
     if (principal.kind !== 'tenant') {
       throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'The /v1 API answers for one tenant; use a tenant API key (platform admins: tRPC tenants.query).');
     }

@@ -13,7 +13,7 @@ import type { AuditBuffer } from './audit-buffer.js';
 import { recordPlatformEvent, type Actor } from './audit.service.js';
 import { findDataset, type Catalog } from './catalog.js';
 import { cacheKey, type QueryCache } from './query-cache.js';
-import { runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
+import { readQuery, runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
 
 export interface AnalyticsDeps {
   catalog: Catalog;
@@ -94,7 +94,7 @@ export async function queryDataset(
     return { ...output, cached: true, durationMs: elapsed(started) };
   }
   const { statementTimeoutMs } = deps;
-  const output = await reader.read(caller.tenantId, (db) => runQuery(db, deps.catalog, input, { statementTimeoutMs, timeoutSet: true }), { statementTimeoutMs });
+  const output = await readQuery(reader, caller.tenantId, deps.catalog, input, { statementTimeoutMs });
   deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), false) }, at);
   if (key) await deps.cache.set(key, JSON.stringify(output), ttl);
   return { ...output, cached: false, durationMs: elapsed(started) };

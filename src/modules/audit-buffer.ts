@@ -5,6 +5,7 @@
  * same transaction as the change (audit.service.ts); only reads take this path, and at most one
  * flush interval of them is lost if the process dies.
  */
+import { sql, type SQL } from 'drizzle-orm';
 import type { Sql } from '../../db/client.js';
 import { auditEvents } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
@@ -14,6 +15,22 @@ import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
 import { eventValues, type Actor, type AuditEventInput } from './audit.service.js';
 
 type Row = ReturnType<typeof eventValues> & { at: Date };
+
+const BATCH_ROWS = 5000;
+
+/**
+ * One INSERT of many rows with a single jsonb parameter. Drizzle's `values(rows)` builds a
+ * parameter per cell, which cost ~5% of the CPU of every cached query at a few thousand reads per
+ * second; tenant_id comes from the setting, as for every tenant insert.
+ */
+function insertRows(rows: Row[]): SQL {
+  const json = JSON.stringify(
+    rows.map((r) => ({ at: r.at.toISOString(), action: r.action, actor_type: r.actorType, actor_id: r.actorId, target_type: r.targetType, target_id: r.targetId, request_id: r.requestId, source_ip: r.sourceIp, details: r.details })),
+  );
+  return sql`insert into ${auditEvents} (at, action, actor_type, actor_id, target_type, target_id, request_id, source_ip, details)
+    select at, action, actor_type, actor_id, target_type, target_id, request_id, source_ip, details
+    from jsonb_to_recordset(${json}::jsonb) as r(at timestamptz, action text, actor_type text, actor_id text, target_type text, target_id text, request_id text, source_ip text, details jsonb)`;
+}
 
 /** Events beyond this many per tenant between flushes are dropped (and counted in the log). */
 const MAX_PENDING_PER_TENANT = 10_000;
@@ -50,7 +67,7 @@ export class AuditBuffer extends BatchWriter {
     for (const [tenantId, rows] of batch) {
       try {
         await withTenant(this.pool, tenantId, async (tx) => {
-          for (let i = 0; i < rows.length; i += 1000) await tx.insert(auditEvents).values(rows.slice(i, i + 1000));
+          for (let i = 0; i < rows.length; i += BATCH_ROWS) await tx.execute(insertRows(rows.slice(i, i + BATCH_ROWS)));
         });
       } catch (error) {
         // Kept for the next flush, unless the tenant is gone (its events have nowhere to go).

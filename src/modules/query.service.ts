@@ -3,12 +3,14 @@
  * tenant transaction (RLS decides which rows exist). SQL building lives in query-sql.ts.
  */
 import { sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
+import type { TenantReader } from '../../db/tenant-read.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { AppError } from '../lib/errors.js';
 import { isDataException, SQLSTATE, sqlState } from '../lib/pg-errors.js';
 import { findDataset, type Catalog } from './catalog.js';
-import { planQuery, type QueryColumn } from './query-sql.js';
+import { planQuery, type QueryColumn, type QueryPlan } from './query-sql.js';
 
 export const FILTER_OPS = [
   'eq', 'neq', 'in', 'not_in', 'gt', 'gte', 'lt', 'lte', 'between', 'contains', 'starts_with', 'is_null', 'is_not_null',
@@ -90,37 +92,17 @@ function fail(reason: string, message: string): never {
   throw new AppError('BAD_REQUEST', reason, message);
 }
 
-/**
- * Runs one query in the caller's tenant transaction.
- * The statement timeout is set transaction-locally (pipelined with the query, so no extra round
- * trip); it stays in force for the rest of the transaction, which only bounds each later
- * statement by the same limit. With `timeoutSet`, the runner already set it (tenantRead's
- * `statementTimeoutMs`, in the same message) and the query is the only statement. A timeout is a
- * 400 QUERY_TIMEOUT telling the caller to narrow the query.
- */
-export async function runQuery(
-  tx: TenantDb,
-  catalog: Catalog,
-  input: QueryInput,
-  options: { statementTimeoutMs: number; timeoutSet?: boolean },
-): Promise<QueryResult> {
-  const plan = planQuery(catalog, input);
-  const timeout = String(Math.max(1, Math.floor(options.statementTimeoutMs)));
-  let rows: Record<string, unknown>[];
-  try {
-    // Both are sent before either answer arrives; the connection runs them in order.
-    const [, result] = await Promise.all([
-      options.timeoutSet ? undefined : tx.execute(sql`SELECT set_config('statement_timeout', ${timeout}, true)`),
-      tx.execute<Record<string, unknown>>(plan.query),
-    ]);
-    rows = [...result];
-  } catch (error) {
-    if (sqlState(error) === SQLSTATE.queryCanceled) {
-      fail('QUERY_TIMEOUT', `the query ran longer than the ${options.statementTimeoutMs} ms limit and was cancelled; narrow it with filters, fewer dimensions or a coarser timeGrain`);
-    }
-    if (isDataException(error)) fail('INVALID_FILTER', 'filters: a value is out of the range Postgres can compare (for example year 0 or a number too large)');
-    throw error;
+/** Postgres errors a query can cause by its input, as the 400s that say what to change. */
+function queryError(error: unknown, statementTimeoutMs: number): unknown {
+  if (sqlState(error) === SQLSTATE.queryCanceled) {
+    return new AppError('BAD_REQUEST', 'QUERY_TIMEOUT', `the query ran longer than the ${statementTimeoutMs} ms limit and was cancelled; narrow it with filters, fewer dimensions or a coarser timeGrain`);
   }
+  if (isDataException(error)) return new AppError('BAD_REQUEST', 'INVALID_FILTER', 'filters: a value is out of the range Postgres can compare (for example year 0 or a number too large)');
+  return error;
+}
+
+/** The page the caller asked for, each value typed as its column says. */
+function resultOf(plan: QueryPlan, input: QueryInput, rows: readonly Record<string, unknown>[]): QueryResult {
   const truncated = rows.length > input.limit;
   const page = rows.slice(0, input.limit).map((row) => {
     const out: QueryResult['rows'][number] = {};
@@ -131,6 +113,45 @@ export async function runQuery(
     return out;
   });
   return { columns: plan.columns, rows: page, rowCount: page.length, truncated };
+}
+
+/**
+ * Runs one query in the caller's tenant transaction.
+ * The statement timeout is set transaction-locally (pipelined with the query, so no extra round
+ * trip); it stays in force for the rest of the transaction, which only bounds each later
+ * statement by the same limit. A timeout is a 400 QUERY_TIMEOUT telling the caller to narrow the
+ * query.
+ */
+export async function runQuery(tx: TenantDb, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
+  const plan = planQuery(catalog, input);
+  const timeout = String(Math.max(1, Math.floor(options.statementTimeoutMs)));
+  try {
+    // Both are sent before either answer arrives; the connection runs them in order.
+    const [, rows] = await Promise.all([
+      tx.execute(sql`SELECT set_config('statement_timeout', ${timeout}, true)`),
+      tx.execute<Record<string, unknown>>(plan.query),
+    ]);
+    return resultOf(plan, input, rows);
+  } catch (error) {
+    throw queryError(error, options.statementTimeoutMs);
+  }
+}
+
+const dialect = new PgDialect({ casing: 'snake_case' });
+
+/**
+ * A tenant's own query on the reader (db/tenant-read.ts): the setting, the timeout and the
+ * statement in one message. The SQL goes as text, not through a Drizzle session: this is the
+ * hot path of every uncached dataset query.
+ */
+export async function readQuery(reader: TenantReader, tenantId: string, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
+  const plan = planQuery(catalog, input);
+  const { sql: text, params } = dialect.sqlToQuery(plan.query);
+  try {
+    return resultOf(plan, input, await reader.query(tenantId, text, params, options));
+  } catch (error) {
+    throw queryError(error, options.statementTimeoutMs);
+  }
 }
 
 export interface DatasetSummary {

@@ -22,7 +22,7 @@ import { enforceRateLimit } from '../http/rate-limit.js';
 import { AppError } from '../lib/errors.js';
 import type { Actor } from '../modules/audit.service.js';
 import type { Principal, TenantPrincipal } from '../modules/credentials.service.js';
-import type { Context } from './context.js';
+import type { Context, ServerDeps } from './context.js';
 import { describeZodError, toAppError } from '../lib/error-mapping.js';
 import { toTRPCError } from './errors.js';
 
@@ -69,17 +69,18 @@ const errorMapping = t.middleware(async ({ next }) => {
 export const publicProcedure = t.procedure.use(errorMapping);
 
 /**
- * Any verified credential. Adds the principal, and the actor that audit events record. Tenant
- * credentials spend one request from their rate-limit budgets here, before any other work.
+ * The request's verified credential and the actor that audit events record. Tenant credentials
+ * spend one request from their rate-limit budgets here, before any other work.
  */
-export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const now = ctx.clock();
-  const principal = await authenticateRequest(ctx.pool, ctx.headers, now, ctx.credentialCache);
+async function authenticate(ctx: Context): Promise<{ principal: Principal; actor: Actor }> {
+  const { deps } = ctx;
+  const now = deps.clock();
+  const principal = await authenticateRequest(deps.pool, ctx.headers, now, deps.credentialCache);
   if (principal.kind === 'tenant') {
-    ctx.lastUsed.note(principal, now);
+    deps.lastUsed.note(principal, now);
     ctx.stats.tenantId = principal.tenantId;
     ctx.stats.tenantSlug = principal.tenantSlug;
-    await enforceRateLimit(ctx.rateLimiter, principal, ctx.tenantRateLimit, now.getTime(), (name, value) => ctx.resHeaders.set(name, value), () => {
+    await enforceRateLimit(deps.rateLimiter, principal, deps.tenantRateLimit, now.getTime(), (name, value) => ctx.resHeaders.set(name, value), () => {
       ctx.stats.rateLimited = true;
     });
   }
@@ -89,8 +90,11 @@ export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
     requestId: ctx.requestId,
     sourceIp: ctx.sourceIp,
   };
-  return next({ ctx: { principal, actor } });
-});
+  return { principal, actor };
+}
+
+/** Any verified credential. Adds the principal and the actor. */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => next({ ctx: await authenticate(ctx) }));
 
 function tenantOnly(principal: Principal): TenantPrincipal {
   if (principal.kind !== 'tenant') {
@@ -105,10 +109,10 @@ export const sessionProcedure = authedProcedure.use(({ ctx, next }) => {
   if (principal.via !== 'session') {
     throw new AppError('FORBIDDEN', 'SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
   }
-  return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.pool, principal.tenantId) } });
+  return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.deps.pool, principal.tenantId) } });
 });
 
-function scopedTo(pool: Context['pool'], tenantId: string) {
+function scopedTo(pool: ServerDeps['pool'], tenantId: string) {
   return <T>(fn: (tx: TenantDb) => Promise<T>) => withTenant(pool, tenantId, fn);
 }
 
@@ -118,8 +122,11 @@ function scopedTo(pool: Context['pool'], tenantId: string) {
  * what the tenant's datasets show, so it moves the tenant's cache version on.
  */
 function tenantTier(minimum: TenantRole) {
-  return authedProcedure.use(async ({ ctx, next, type }) => {
-    const principal = tenantOnly(ctx.principal);
+  // Authenticates in the same middleware rather than on top of authedProcedure: tRPC copies the
+  // call options and context at every level, and this tier serves the hot path.
+  return publicProcedure.use(async ({ ctx, next, type }) => {
+    const { principal: any, actor } = await authenticate(ctx);
+    const principal = tenantOnly(any);
     if (principal.via === 'session' && principal.mustChangePassword) {
       throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
     }
@@ -127,9 +134,10 @@ function tenantTier(minimum: TenantRole) {
       throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
     }
     const { tenantId } = principal;
-    const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => ctx.reader.read(tenantId, fn);
-    const result = await next({ ctx: { principal, tenantId, withTenant: scopedTo(ctx.pool, tenantId), readTenant } });
-    if (type === 'mutation' && result.ok) await ctx.analytics.cache.invalidateTenant(principal.tenantId);
+    const { reader, pool } = ctx.deps;
+    const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
+    const result = await next({ ctx: { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant } });
+    if (type === 'mutation' && result.ok) await ctx.deps.analytics.cache.invalidateTenant(tenantId);
     return result;
   });
 }
@@ -150,7 +158,7 @@ export const platformAdminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (ctx.principal.kind !== 'platform') {
     throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key (pa_…).');
   }
-  const { platformPool } = ctx;
+  const { platformPool } = ctx.deps;
   return next({
     ctx: {
       principal: ctx.principal,

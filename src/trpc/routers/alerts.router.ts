@@ -19,7 +19,7 @@ export const alertsRouter = router({
    * first.
    */
   list: platformAdminProcedure.input(listAlertsInput).query(({ ctx, input }) => ({
-    items: ctx.alerts.list({
+    items: ctx.deps.alerts.list({
       ...(input.tenant ? { tenant: input.tenant } : {}),
       ...(input.since ? { since: new Date(input.since) } : {}),
       limit: input.limit,

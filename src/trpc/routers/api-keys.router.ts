@@ -9,23 +9,23 @@ import { router, tenantAdminProcedure } from '../init.js';
 export const apiKeysRouter = router({
   create: tenantAdminProcedure.input(keys.createApiKeyInput).mutation(({ ctx, input }) =>
     ctx.withTenant((tx) =>
-      keys.createApiKey(tx, input, { slug: ctx.principal.tenantSlug, callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.clock() }),
+      keys.createApiKey(tx, input, { slug: ctx.principal.tenantSlug, callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }),
     ),
   ),
   list: tenantAdminProcedure
     .input(keys.listApiKeysInput)
-    .query(({ ctx, input }) => ctx.withTenant((tx) => keys.listApiKeys(tx, input, ctx.clock()))),
+    .query(({ ctx, input }) => ctx.withTenant((tx) => keys.listApiKeys(tx, input, ctx.deps.clock()))),
   revoke: tenantAdminProcedure.input(keys.keyIdInput).mutation(async ({ ctx, input }) => {
-    const key = await ctx.withTenant((tx) => keys.revokeApiKey(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.clock() }));
-    await ctx.credentialCache.evict({ keyId: key.id });
+    const key = await ctx.withTenant((tx) => keys.revokeApiKey(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }));
+    await ctx.deps.credentialCache.evict({ keyId: key.id });
     return key;
   }),
   /** The old key's cached resolution is dropped: it carries the expiry the grace period replaces. */
   rotate: tenantAdminProcedure.input(keys.rotateApiKeyInput).mutation(async ({ ctx, input }) => {
     const rotated = await ctx.withTenant((tx) =>
-      keys.rotateApiKey(tx, input, { slug: ctx.principal.tenantSlug, callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.clock() }),
+      keys.rotateApiKey(tx, input, { slug: ctx.principal.tenantSlug, callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }),
     );
-    await ctx.credentialCache.evict({ keyId: rotated.previous.id });
+    await ctx.deps.credentialCache.evict({ keyId: rotated.previous.id });
     return rotated;
   }),
 });

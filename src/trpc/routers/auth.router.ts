@@ -9,10 +9,10 @@ export const authRouter = router({
    * it resolves the tenant itself (from the slug), so it is handed the app-role pool.
    */
   login: publicProcedure.input(sessions.loginInput).mutation(({ ctx, input }) =>
-    sessions.signIn(ctx.pool, input, {
-      now: ctx.clock(),
-      sessionTtlMinutes: ctx.sessionTtlMinutes,
-      throttle: ctx.loginThrottle,
+    sessions.signIn(ctx.deps.pool, input, {
+      now: ctx.deps.clock(),
+      sessionTtlMinutes: ctx.deps.sessionTtlMinutes,
+      throttle: ctx.deps.loginThrottle,
       requestId: ctx.requestId,
       sourceIp: ctx.sourceIp,
     }),
@@ -28,19 +28,19 @@ export const authRouter = router({
         userId: ctx.principal.userId,
         sessionId: ctx.principal.sessionId,
         actor: ctx.actor,
-        now: ctx.clock(),
-        throttle: ctx.loginThrottle,
+        now: ctx.deps.clock(),
+        throttle: ctx.deps.loginThrottle,
       }),
     );
-    await ctx.credentialCache.evict({ userId: ctx.principal.userId });
+    await ctx.deps.credentialCache.evict({ userId: ctx.principal.userId });
     return result;
   }),
   /** Ends the current session. */
   logout: sessionProcedure.mutation(async ({ ctx }) => {
     const result = await ctx.withTenant((tx) =>
-      sessions.signOut(tx, { userId: ctx.principal.userId, sessionId: ctx.principal.sessionId, actor: ctx.actor, now: ctx.clock() }),
+      sessions.signOut(tx, { userId: ctx.principal.userId, sessionId: ctx.principal.sessionId, actor: ctx.actor, now: ctx.deps.clock() }),
     );
-    await ctx.credentialCache.evict({ sessionId: ctx.principal.sessionId });
+    await ctx.deps.credentialCache.evict({ sessionId: ctx.principal.sessionId });
     return result;
   }),
 });

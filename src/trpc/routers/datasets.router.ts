@@ -9,15 +9,15 @@ import { describeDataset, listDatasets, queryInput } from '../../modules/query.s
 import { tenantProcedure, router } from '../init.js';
 
 export const datasetsRouter = router({
-  list: tenantProcedure.query(({ ctx }) => listDatasets(ctx.analytics.catalog)),
+  list: tenantProcedure.query(({ ctx }) => listDatasets(ctx.deps.analytics.catalog)),
   describe: tenantProcedure
     .input(z.object({ name: z.string().min(1) }))
-    .query(({ ctx, input }) => describeDataset(ctx.analytics.catalog, input.name)),
+    .query(({ ctx, input }) => describeDataset(ctx.deps.analytics.catalog, input.name)),
 });
 
 /** `query { dataset, dimensions, metrics, filters, timeGrain?, orderBy, limit, offset }`. */
 export const queryProcedure = tenantProcedure.input(queryInput).query(async ({ ctx, input }) => {
-  const result = await analytics.queryDataset(ctx.reader, ctx.analytics, { tenantId: ctx.tenantId, role: ctx.principal.role, actor: ctx.actor }, input);
+  const result = await analytics.queryDataset(ctx.deps.reader, ctx.deps.analytics, { tenantId: ctx.tenantId, role: ctx.principal.role, actor: ctx.actor }, input);
   // Answered queries only: the cache hit rate is over queries that could have hit.
   ctx.stats.datasetQuery = true;
   ctx.stats.cacheHit = result.cached;

@@ -23,10 +23,10 @@ export const tenantsRouter = router({
     .query(({ ctx, input }) => admin.getTenant(ctx.platform.pool, input.tenantId)),
   stats: platformAdminProcedure
     .input(admin.tenantIdInput)
-    .query(({ ctx, input }) => admin.tenantStats(ctx.platform.pool, input.tenantId, ctx.clock())),
+    .query(({ ctx, input }) => admin.tenantStats(ctx.platform.pool, input.tenantId, ctx.deps.clock())),
   suspend: platformAdminProcedure.input(admin.suspendTenantInput).mutation(async ({ ctx, input }) => {
     const tenant = await admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'suspended' }, ctx.actor);
-    await ctx.credentialCache.evict({ tenantId: input.tenantId });
+    await ctx.deps.credentialCache.evict({ tenantId: input.tenantId });
     return tenant;
   }),
   resume: platformAdminProcedure
@@ -36,8 +36,8 @@ export const tenantsRouter = router({
     .input(data.purgeTenantInput)
     .mutation(async ({ ctx, input }) => {
       const result = await data.purgeTenant(ctx.platform.pool, input, ctx.actor);
-      await ctx.credentialCache.evict({ tenantId: input.tenantId });
-      await ctx.analytics.cache.invalidateTenant(input.tenantId);
+      await ctx.deps.credentialCache.evict({ tenantId: input.tenantId });
+      await ctx.deps.analytics.cache.invalidateTenant(input.tenantId);
       return result;
     }),
   export: platformAdminProcedure
@@ -48,16 +48,16 @@ export const tenantsRouter = router({
     .mutation(async ({ ctx, input }) => {
       const result = await data.importTenant(ctx.platform.pool, input, ctx.actor);
       // Into an existing tenant, the import brings its own keys and users: drop what was cached.
-      await ctx.credentialCache.evict({ tenantId: result.tenantId });
-      await ctx.analytics.cache.invalidateTenant(result.tenantId);
+      await ctx.deps.credentialCache.evict({ tenantId: result.tenantId });
+      await ctx.deps.analytics.cache.invalidateTenant(result.tenantId);
       return result;
     }),
   /** One named tenant's dataset query, under its policies; audited in the platform log. */
   query: platformAdminProcedure
     .input(z.object({ tenantId: admin.tenantIdInput.shape.tenantId, query: queryInput }))
-    .query(({ ctx, input }) => analytics.queryTenantAsAdmin(ctx.platform.pool, ctx.analytics, input.tenantId, input.query, ctx.actor)),
+    .query(({ ctx, input }) => analytics.queryTenantAsAdmin(ctx.platform.pool, ctx.deps.analytics, input.tenantId, input.query, ctx.actor)),
   /** The same query over every tenant, with `tenant` (slug) as the leading dimension. */
   queryAll: platformAdminProcedure
     .input(queryInput)
-    .query(({ ctx, input }) => analytics.queryAllTenantsAsAdmin(ctx.platform.pool, ctx.analytics, input, ctx.actor)),
+    .query(({ ctx, input }) => analytics.queryAllTenantsAsAdmin(ctx.platform.pool, ctx.deps.analytics, input, ctx.actor)),
 });

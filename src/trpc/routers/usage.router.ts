@@ -10,7 +10,7 @@ export const usageRouter = router({
   /** The caller's tenant: today's figures and `days` of daily history (oldest first). */
   get: tenantProcedure.input(getUsageInput).query(async ({ ctx, input }) => ({
     tenant: ctx.principal.tenantSlug,
-    ...(await ctx.withTenant((tx) => getUsage(tx, { days: input.days, today: ctx.clock() }))),
+    ...(await ctx.withTenant((tx) => getUsage(tx, { days: input.days, today: ctx.deps.clock() }))),
   })),
 
   /** Platform admins: today's figures for every tenant (optionally of one status), newest tenant first. */
@@ -21,7 +21,7 @@ export const usageRouter = router({
       tenants.push(...page.items);
       offset = page.nextOffset;
     }
-    const now = ctx.clock();
+    const now = ctx.deps.clock();
     return { day: utcDay(now), tenants: await listAllUsage(ctx.platform.pool, tenants, now) };
   }),
 });

@@ -12,16 +12,16 @@ export const usersRouter = router({
   create: tenantAdminProcedure
     .input(users.createUserInput)
     .mutation(({ ctx, input }) =>
-      ctx.withTenant((tx) => users.createUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.clock() })),
+      ctx.withTenant((tx) => users.createUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() })),
     ),
   update: tenantAdminProcedure.input(users.updateUserInput).mutation(async ({ ctx, input }) => {
-    const user = await ctx.withTenant((tx) => users.updateUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.clock() }));
-    await ctx.credentialCache.evict({ userId: user.id });
+    const user = await ctx.withTenant((tx) => users.updateUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }));
+    await ctx.deps.credentialCache.evict({ userId: user.id });
     return user;
   }),
   delete: tenantAdminProcedure.input(users.userIdInput).mutation(async ({ ctx, input }) => {
-    const deleted = await ctx.withTenant((tx) => users.deleteUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.clock() }));
-    await ctx.credentialCache.evict({ userId: deleted.id });
+    const deleted = await ctx.withTenant((tx) => users.deleteUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }));
+    await ctx.deps.credentialCache.evict({ userId: deleted.id });
     return deleted;
   }),
 });
