@@ -1,9 +1,8 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import { drizzleOver, openPool } from './client.js';
+import { fromPackageRoot } from './package-root.js';
 
-export const MIGRATIONS_FOLDER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+export const MIGRATIONS_FOLDER = fromPackageRoot('db', 'migrations');
 
 /**
  * Applies db/migrations as the owner role, the same files and bookkeeping table that

@@ -7,7 +7,7 @@
  * needs arrives in `deps`, so tests build apps without touching env; the analytics parts default
  * to in-process ones (memory cache and limits, the shipped catalog).
  */
-import { fileURLToPath } from 'node:url';
+import { fromPackageRoot } from '../db/package-root.js';
 import { Hono } from 'hono';
 import type { Sql } from '../db/client.js';
 import type { TenantReader } from '../db/tenant-read.js';
@@ -38,7 +38,7 @@ import { appRouter } from './trpc/app-router.js';
 import type { ServerDeps } from './trpc/context.js';
 
 /** The catalog that ships with the server (the demo tables). */
-export const DEFAULT_CATALOG_PATH = fileURLToPath(new URL('../catalog.yaml', import.meta.url));
+export const DEFAULT_CATALOG_PATH = fromPackageRoot('catalog.yaml');
 
 export interface AppDeps {
   /** Pool connected as the app role (never the owner). */

@@ -1,22 +1,27 @@
 /**
- * The server as users run it: `npm start`'s entry point in a child process. Covers the
+ * The server as users run it: `npm start`'s build (npm run build:server) and its compiled entry
+ * point in a child process. Covers the
  * fresh-machine path (embedded Postgres, migrations, demo seed, credentials.json, psql-level
  * isolation with those credentials, graceful shutdown with a request in flight, restart) and the startup refusal.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool } from '../db/client.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import type { CredentialsFile } from '../src/demo-credentials.js';
 import { pg } from './harness.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+const entry = path.join(root, 'dist', 'server', 'src', 'index.js');
+beforeAll(() => {
+  // What `npm start` does before it runs the entry point.
+  execFileSync('npm', ['run', 'build:server', '--silent'], { cwd: root, stdio: 'inherit' });
+}, 120_000);
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
@@ -33,7 +38,7 @@ function startServer(env: Record<string, string>): Running {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'APP_DATABASE_URL', 'PLATFORM_DATABASE_URL', 'PORT', 'SEED_DEMO'].includes(k)),
   );
-  const child = spawn(tsx, ['src/index.ts'], { cwd: root, env: { ...base, PORT: '0', ...env } });
+  const child = spawn(process.execPath, [entry], { cwd: root, env: { ...base, PORT: '0', ...env } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,10 +1,12 @@
 /**
  * Child processes the bench started, so every exit path (done, error, Ctrl-C) stops exactly those.
- * Children run TypeScript through tsx's loader in the same node binary: the pid we hold is the
- * process doing the work (its RSS is the server's), not a wrapper.
+ * The server under test runs as `npm start` runs it, compiled (dist/server, no loader thread);
+ * the load generator runs its TypeScript through tsx. Either way the pid we hold is the process
+ * doing the work (its RSS is the server's), not a wrapper.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { fromPackageRoot } from '../../db/package-root.js';
 
 const running = new Set<ChildProcess>();
 
@@ -16,9 +18,14 @@ function track(child: ChildProcess): ChildProcess {
 
 const TSX = ['--import', 'tsx'];
 
-/** A TypeScript script in a child process; stdout piped, stderr inherited. */
-export function spawnScript(file: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return track(spawn(process.execPath, [...TSX, file], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+/** A compiled script (dist/server) in a child process; stdout piped, stderr inherited. */
+export function spawnCompiled(file: string, env: NodeJS.ProcessEnv): ChildProcess {
+  return track(spawn(process.execPath, [file], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+}
+
+/** `npm run build:server`: compiles src, db and scripts into dist/server (incremental, ~2 s when current). */
+export function buildServer(): void {
+  execFileSync(process.execPath, [fromPackageRoot('node_modules', 'typescript', 'bin', 'tsc'), '-p', fromPackageRoot('tsconfig.build.json')], { stdio: 'inherit' });
 }
 
 /** A TypeScript script with an IPC channel. */

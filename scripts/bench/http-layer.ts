@@ -5,12 +5,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { forkScript, rssMb, spawnScript, stopChild } from './children.js';
+import { fromPackageRoot } from '../../db/package-root.js';
+import { buildServer, forkScript, rssMb, spawnCompiled, stopChild } from './children.js';
 import type { LoadJob, LoadRequest, LoadResult } from './load-worker.js';
 import type { OrderRef } from './seed.js';
 import { medianRound, ratio, rotate, summarize, type RunSummary } from './stats.js';
 
-const SERVER = fileURLToPath(new URL('./bench-server.ts', import.meta.url));
+const SERVER = fromPackageRoot('dist', 'server', 'scripts', 'bench', 'bench-server.js');
 const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 
 export type TargetName = 'trpc orders.get' | 'bare point' | 'trpc query' | 'REST /v1/query' | 'bare revenue';
@@ -77,7 +78,7 @@ interface Server {
 
 async function startServer(opts: HttpOptions, cacheTtlSeconds: number): Promise<Server> {
   const config = { appUrl: opts.appUrl, platformUrl: opts.platformUrl, bypassUrl: opts.bypassUrl, cacheTtlSeconds, poolMax: opts.poolMax };
-  const child = spawnScript(SERVER, { ...process.env, BENCH_SERVER_CONFIG: JSON.stringify(config) });
+  const child = spawnCompiled(SERVER, { ...process.env, BENCH_SERVER_CONFIG: JSON.stringify(config) });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('bench server did not start within 60 s')), 60_000);
@@ -130,6 +131,8 @@ export async function runHttpLayer(
   log: (line: string) => void,
 ): Promise<HttpLayerResult> {
   const requests = targetRequests(tenants, sample);
+  log('HTTP: building the server (npm run build:server)…');
+  buildServer();
   const worker = new LoadWorker();
   const cells = new Map<string, HttpCell>();
   const maxRssMb: HttpLayerResult['maxRssMb'] = {};

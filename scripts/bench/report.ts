@@ -143,7 +143,7 @@ export function renderMarkdown(r: BenchResults): string {
           `| ${c.target} | ${c.cache} | ${c.connections} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} | ${c.non2xx} | ${fmt(c.vsBare)} | ${fmt(c.vsUncached)} |`,
       ),
       '',
-      `Server RSS under load (max): ${r.http.maxRssMb.cacheOff ?? '—'} MB with the cache off, ${r.http.maxRssMb.cacheOn ?? '—'} MB with it on (${r.http.idleRssMb ?? '—'} MB idle after start; the server runs under tsx, as \`npm start\` does).`,
+      `Server RSS under load (max): ${r.http.maxRssMb.cacheOff ?? '—'} MB with the cache off, ${r.http.maxRssMb.cacheOn ?? '—'} MB with it on (${r.http.idleRssMb ?? '—'} MB idle after start; the server runs compiled, as \`npm start\` runs it).`,
     );
     const odd = r.http.cells.filter((c) => Object.keys(c.statuses).length || c.error);
     if (odd.length) lines.push('', ...odd.map((c) => `- ${c.target} (cache ${c.cache}, ${c.connections}): statuses ${JSON.stringify(c.statuses)}${c.error ? `; ${c.error}` : ''}`));

@@ -3,12 +3,11 @@
  * same file is run as one parameterised query, so both paths always report the same findings.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Sql } from '../../db/client.js';
+import { fromPackageRoot } from '../../db/package-root.js';
 import type { Finding } from './findings.js';
 
-export const AUDIT_SQL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../db/audit.sql');
+export const AUDIT_SQL = fromPackageRoot('db', 'audit.sql');
 
 /** db/audit.sql without its psql meta-commands, with `:'app_role'` as bind parameter $1. */
 export function staticRulesQuery(): string {

@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { MiddlewareHandler } from 'hono';
+import { fromPackageRoot } from '../../db/package-root.js';
 
-export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/web', import.meta.url));
+export const DEFAULT_WEB_ROOT = fromPackageRoot('dist', 'web');
 
 const API_PREFIXES = ['/trpc', '/v1', '/metrics', '/healthz', '/readyz'];
 
