@@ -26,8 +26,8 @@
  * takes SQL text and parameters directly, for callers that build their own (dataset queries): no
  * Drizzle session and no async context in between.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { drizzleOver, openPool, type Db, type Sql } from './client.js';
+import { scopedHandle } from './scoped-handle.js';
 import { inlineParameters, sqlLiteral } from './sql-literal.js';
 import { assertTenantId } from './tenant-tx.js';
 
@@ -43,6 +43,8 @@ type Mode = 'rows' | 'values';
 interface Read {
   setting: string;
   sent: boolean;
+  /** False once `read` has returned: a handle kept past it refuses. */
+  open: boolean;
 }
 
 export interface ReadOptions {
@@ -73,8 +75,9 @@ export interface TenantReaderOptions {
 const UNPREPARABLE = new Set(['42P18', '42725', '42804', '42883']);
 const MAX_UNPREPARABLE = 1000;
 
-const current = new AsyncLocalStorage<Read>();
 let names = 0;
+
+const outsideRead = () => Promise.reject(new Error('this handle only works inside TenantReader.read'));
 
 export class TenantReader {
   private readonly slots: Slot[];
@@ -93,8 +96,9 @@ export class TenantReader {
       evicted: [],
       reset: false,
     }));
-    // One Drizzle instance for every read (building one per request costs more than the query).
-    this.db = drizzleOver(readClient(this.slots[0]!.sql, (text, params, mode) => this.sendInRead(text, params, mode)));
+    // One Drizzle instance for every read (building one per request costs more than the query),
+    // over a client that refuses: each read gets a scoped handle of it (db/scoped-handle.ts).
+    this.db = drizzleOver(readClient(this.slots[0]!.sql, outsideRead));
     // Drizzle installs its parsers (dates as text, which its columns map) on the client it wraps;
     // every slot answers reads, so every slot must parse alike.
     const { parsers, serializers } = this.slots[0]!.sql.options;
@@ -106,10 +110,15 @@ export class TenantReader {
 
   /** Runs `fn`'s one statement for `tenantId` in a single round trip. */
   async read<T>(tenantId: string, fn: (db: Db) => Promise<T>, options: ReadOptions = {}): Promise<T> {
-    const setting = settingFor(tenantId, options);
-    // Awaited inside run(): Drizzle builders are lazy thenables and execute when awaited, which must
-    // happen where the store is visible.
-    return current.run({ setting, sent: false }, async () => await fn(this.db));
+    const read: Read = { setting: settingFor(tenantId, options), sent: false, open: true };
+    const client = readClient(this.slots[0]!.sql, (text, params, mode) => this.sendInRead(read, text, params, mode));
+    try {
+      // Awaited here: Drizzle builders are lazy thenables and run when awaited, which must happen
+      // while the read is open.
+      return await fn(scopedHandle(this.db, client));
+    } finally {
+      read.open = false;
+    }
   }
 
   /** Runs one statement (`text` with $1…$n) for `tenantId` in a single round trip; its rows as objects. */
@@ -126,12 +135,11 @@ export class TenantReader {
     await Promise.all(this.slots.map((s) => s.sql.end({ timeout: 5 })));
   }
 
-  /** The Drizzle handle's one statement, in the read whose callback is running. */
-  private sendInRead(text: string, params: unknown[], mode: Mode): Promise<Rows> {
-    const read = current.getStore();
-    // Outside a read there is no tenant: refuse rather than run unscoped.
-    if (!read) throw new Error('this handle only works inside TenantReader.read');
-    if (read.sent) throw new SingleStatementError();
+  /** The Drizzle handle's one statement, in its read. */
+  private sendInRead(read: Read, text: string, params: unknown[], mode: Mode): Promise<Rows> {
+    // After the read there is no tenant: refuse rather than run unscoped.
+    if (!read.open) return outsideRead();
+    if (read.sent) return Promise.reject(new SingleStatementError());
     read.sent = true;
     return this.send(read.setting, text, params, mode);
   }

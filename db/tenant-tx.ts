@@ -8,9 +8,9 @@
  * so a single-statement procedure costs two round trips. The setting is transaction-local, so it
  * is gone when the connection goes back to the pool, whatever happened inside.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type postgres from 'postgres';
 import { drizzleOver, type Db, type Sql } from './client.js';
+import { scopedHandle } from './scoped-handle.js';
 
 export type TenantDb = Db;
 
@@ -60,8 +60,7 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
     // failed, the transaction is aborted and every later statement fails: fail closed.
     const begin = settle(conn.unsafe('begin').execute());
     const setting = settle(conn`select set_config('app.tenant_id', ${tenantId}, true)`.execute());
-    // Awaited inside run(): Drizzle builders are lazy and execute where they are awaited.
-    const result = await current.run(transaction, async () => await fn(handleFor(pool)));
+    const result = await fn(scopedHandle(baseFor(pool), transactionClient(pool, transaction)));
     await begin();
     await setting();
     await conn.unsafe('commit');
@@ -88,36 +87,31 @@ interface Transaction {
 }
 
 /**
- * The transaction a handle's statement belongs to: the one whose callback is running. One Drizzle
- * instance per pool serves every transaction (building one per transaction cost ~55 µs).
+ * One Drizzle instance per pool, built over a client that refuses statements; each transaction
+ * gets a scoped handle of it (db/scoped-handle.ts) bound to its own connection.
  */
-const current = new AsyncLocalStorage<Transaction>();
-const handles = new WeakMap<Sql, TenantDb>();
+const bases = new WeakMap<Sql, TenantDb>();
 
-function handleFor(pool: Sql): TenantDb {
-  let db = handles.get(pool);
+function baseFor(pool: Sql): TenantDb {
+  let db = bases.get(pool);
   if (!db) {
-    db = drizzleOver(transactionClient(pool));
-    handles.set(pool, db);
+    db = drizzleOver(transactionClient(pool, undefined));
+    bases.set(pool, db);
   }
   return db;
 }
 
-/** The running transaction's connection. */
-function connection(): postgres.ReservedSql {
-  const transaction = current.getStore();
-  // Outside any callback, or a stray one after its transaction: the connection may be another
-  // request's by now.
-  if (!transaction?.open) throw new TransactionEndedError();
-  return transaction.conn;
-}
-
 /**
- * The reserved connection as Drizzle sees it (`unsafe`, and `tx.$client\`…\`` for raw SQL), with
- * the pool's `options` (Drizzle reads parsers and serializers there). Nested `begin` is refused:
- * the caller already is in a transaction.
+ * The transaction's connection as Drizzle sees it (`unsafe`, and `tx.$client\`…\`` for raw SQL),
+ * with the pool's `options` (Drizzle reads parsers and serializers there). After the transaction
+ * ended (a stray callback) it refuses: the connection may be another request's by now. Nested
+ * `begin` is refused: the caller already is in a transaction.
  */
-function transactionClient(pool: Sql): Sql {
+function transactionClient(pool: Sql, transaction: Transaction | undefined): Sql {
+  const connection = (): postgres.ReservedSql => {
+    if (!transaction?.open) throw new TransactionEndedError();
+    return transaction.conn;
+  };
   return new Proxy(pool, {
     get(target, prop, receiver) {
       if (prop === 'unsafe') return (...args: Parameters<Sql['unsafe']>) => connection().unsafe(...args);

@@ -1,7 +1,7 @@
 /** The tenant runner itself: scoping, rollback, and what it refuses. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
-import { customers } from '../db/schema/index.js';
+import { customers, orders } from '../db/schema/index.js';
 import { TransactionEndedError, withTenant, type TenantDb } from '../db/tenant-tx.js';
 import { appPool, makeTenantWithOrders, ownerPool, type Fixture } from './harness.js';
 
@@ -70,5 +70,38 @@ describe('withTenant', () => {
 
   it('refuses nested transactions', async () => {
     await expect(withTenant(app, a.tenant.id, (tx) => tx.transaction(async () => 1))).rejects.toThrow(/nested/);
+  });
+
+  it('gives each transaction its own handle: interleaved transactions of two tenants see their own rows, a leaked raw $client refuses too', async () => {
+    const b = await makeTenantWithOrders(owner, 3);
+    const wide = appPool(2);
+    try {
+      // Two transactions open at once, their statements interleaved on two connections.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const first = withTenant(wide, a.tenant.id, async (tx) => {
+        await gate;
+        return tx.select().from(orders);
+      });
+      const second = withTenant(wide, b.tenant.id, async (tx) => {
+        const rows = await tx.select().from(orders);
+        release();
+        return rows;
+      });
+      const [rowsA, rowsB] = await Promise.all([first, second]);
+      expect(new Set(rowsA.map((r) => r.tenantId))).toEqual(new Set([a.tenant.id]));
+      expect(new Set(rowsB.map((r) => r.tenantId))).toEqual(new Set([b.tenant.id]));
+    } finally {
+      await wide.end();
+    }
+    let leaked: TenantDb | undefined;
+    await withTenant(app, a.tenant.id, async (tx) => {
+      leaked = tx;
+    });
+    expect(() => leaked!.$client`select 1`).toThrow(TransactionEndedError);
+  });
+
+  it('refuses relational queries (db.query.*), which would bypass the transaction’s connection', async () => {
+    await expect(withTenant(app, a.tenant.id, (tx) => tx.query.orders.findMany())).rejects.toMatchObject({ cause: expect.any(TransactionEndedError) });
   });
 });

@@ -1,6 +1,7 @@
 import { and, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { ORDER_STATUSES, orders } from '../../db/schema/index.js';
+import { preparedFor } from '../../db/scoped-handle.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { notFound } from '../lib/errors.js';
 import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
@@ -81,18 +82,13 @@ export async function listOrders(tx: TenantDb, input: z.infer<typeof listOrdersI
  * building the query costs more CPU than Postgres spends answering it. Still executed through the
  * handle, so inside the caller's tenant read or transaction, like any other statement.
  */
-const getOrderQueries = new WeakMap<TenantDb, ReturnType<typeof prepareGetOrder>>();
-
 function prepareGetOrder(tx: TenantDb) {
   return tx.select().from(orders).where(eq(orders.id, sql.placeholder('id'))).prepare('orders_get');
 }
 
 export async function getOrder(tx: TenantDb, input: z.infer<typeof orderIdInput>): Promise<Order> {
-  let query = getOrderQueries.get(tx);
-  if (!query) {
-    query = prepareGetOrder(tx);
-    getOrderQueries.set(tx, query);
-  }
+  // Built once, not per request: the hottest read there is.
+  const query = preparedFor(tx, 'orders.get', prepareGetOrder);
   const [row] = await query.execute({ id: input.id });
   if (!row) throw notFound('order');
   return toOrder(row);

@@ -53,18 +53,26 @@ const t = initTRPC.context<Context>().create({
 
 export const router = t.router;
 
+/** An AppError or a recognised database error as the typed tRPC error; anything else as it is. */
+function mapped(error: unknown): unknown {
+  const app = toAppError(error);
+  return app ? toTRPCError(app) : error;
+}
+
+/** Maps a failed result of the rest of the chain (a later middleware or the resolver). */
+function mapFailure<R extends { ok: boolean; error?: { cause?: unknown } }>(result: R): R {
+  if (!result.ok) {
+    const app = toAppError(result.error?.cause);
+    if (app) throw toTRPCError(app);
+  }
+  return result;
+}
+
 /**
  * Turns AppErrors and recognised database errors into typed tRPC errors, whether a resolver or a
  * later middleware (auth) threw them.
  */
-const errorMapping = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok) {
-    const mapped = toAppError(result.error.cause);
-    if (mapped) throw toTRPCError(mapped);
-  }
-  return result;
-});
+const errorMapping = t.middleware(async ({ next }) => mapFailure(await next()));
 
 export const publicProcedure = t.procedure.use(errorMapping);
 
@@ -122,24 +130,35 @@ function scopedTo(pool: ServerDeps['pool'], tenantId: string) {
  * what the tenant's datasets show, so it moves the tenant's cache version on.
  */
 function tenantTier(minimum: TenantRole) {
-  // Authenticates in the same middleware rather than on top of authedProcedure: tRPC copies the
-  // call options and context at every level, and this tier serves the hot path.
-  return publicProcedure.use(async ({ ctx, next, type }) => {
-    const { principal: any, actor } = await authenticate(ctx);
-    const principal = tenantOnly(any);
-    if (principal.via === 'session' && principal.mustChangePassword) {
-      throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
+  // One middleware for error mapping, authentication and the tier rather than three stacked ones:
+  // tRPC copies the call options and context at every level, and this tier serves the hot path.
+  return t.procedure.use(async ({ ctx, next, type }) => {
+    let added;
+    try {
+      added = await tenantContext(ctx, minimum);
+    } catch (error) {
+      throw mapped(error);
     }
-    if (!roleAtLeast(principal.role, minimum)) {
-      throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
-    }
-    const { tenantId } = principal;
-    const { reader, pool } = ctx.deps;
-    const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
-    const result = await next({ ctx: { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant } });
-    if (type === 'mutation' && result.ok) await ctx.deps.analytics.cache.invalidateTenant(tenantId);
+    const result = mapFailure(await next({ ctx: added }));
+    if (type === 'mutation' && result.ok) await ctx.deps.analytics.cache.invalidateTenant(added.tenantId).catch((error: unknown) => Promise.reject(mapped(error)));
     return result;
   });
+}
+
+/** The tenant tier's additions to the context, or the error that refuses the request. */
+async function tenantContext(ctx: Context, minimum: TenantRole) {
+  const { principal: any, actor } = await authenticate(ctx);
+  const principal = tenantOnly(any);
+  if (principal.via === 'session' && principal.mustChangePassword) {
+    throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
+  }
+  if (!roleAtLeast(principal.role, minimum)) {
+    throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
+  }
+  const { tenantId } = principal;
+  const { reader, pool } = ctx.deps;
+  const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
+  return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant };
 }
 
 /** Reads a tenant's data and runs dataset queries: any tenant role. */
