@@ -139,14 +139,42 @@ export async function runQuery(tx: TenantDb, catalog: Catalog, input: QueryInput
 
 const dialect = new PgDialect({ casing: 'snake_case' });
 
+interface Compiled {
+  plan: QueryPlan;
+  text: string;
+  params: unknown[];
+}
+
+/** Compiled queries per catalog, least recently used first: dashboards repeat the same few. */
+const compiledQueries = new WeakMap<Catalog, Map<string, Compiled>>();
+const MAX_COMPILED = 500;
+
+/** The plan and its SQL text for `input`, built once per catalog and distinct input. */
+function compile(catalog: Catalog, input: QueryInput): Compiled {
+  let cache = compiledQueries.get(catalog);
+  if (!cache) compiledQueries.set(catalog, (cache = new Map()));
+  // zod's output lists keys in schema order, so equal queries stringify alike.
+  const key = JSON.stringify(input);
+  let compiled = cache.get(key);
+  if (compiled) {
+    cache.delete(key);
+  } else {
+    const plan = planQuery(catalog, input);
+    const { sql: text, params } = dialect.sqlToQuery(plan.query);
+    compiled = { plan, text, params };
+    if (cache.size >= MAX_COMPILED) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(key, compiled);
+  return compiled;
+}
+
 /**
  * A tenant's own query on the reader (db/tenant-read.ts): the setting, the timeout and the
  * statement in one message. The SQL goes as text, not through a Drizzle session: this is the
  * hot path of every uncached dataset query.
  */
 export async function readQuery(reader: TenantReader, tenantId: string, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
-  const plan = planQuery(catalog, input);
-  const { sql: text, params } = dialect.sqlToQuery(plan.query);
+  const { plan, text, params } = compile(catalog, input);
   try {
     return resultOf(plan, input, await reader.query(tenantId, text, params, options));
   } catch (error) {
