@@ -17,8 +17,8 @@ interface WithSession {
   _: Record<string, unknown>;
 }
 
-/** The base handle every scoped handle inherits from (for `preparedFor`'s cache). */
-const baseOf = new WeakMap<Db, Db>();
+/** On a scoped handle: the base it inherits from (for `preparedFor`'s cache). A property, not a WeakMap entry per scope. */
+const BASE = Symbol('palisade.baseHandle');
 
 /**
  * A handle that runs its statements on `client` and shares everything else with `base`. `base`
@@ -28,13 +28,12 @@ const baseOf = new WeakMap<Db, Db>();
 export function scopedHandle(base: Db, client: Sql): Db {
   const shared = base as unknown as WithSession;
   const session = Object.create(shared.session, { client: { value: client } }) as object;
-  const handle = Object.create(base, {
+  return Object.create(base, {
     session: { value: session },
     _: { value: { ...shared._, session } },
     $client: { value: client },
+    [BASE]: { value: base },
   }) as Db;
-  baseOf.set(handle, base);
-  return handle;
 }
 
 const prepared = new WeakMap<Db, Map<string, object>>();
@@ -44,7 +43,7 @@ const prepared = new WeakMap<Db, Map<string, object>>();
  * to `db`'s client for this call: no statement building per request.
  */
 export function preparedFor<Q extends object>(db: Db, name: string, build: (db: Db) => Q): Q {
-  const base = baseOf.get(db);
+  const base = (db as { [BASE]?: Db })[BASE];
   if (!base) return build(db);
   let queries = prepared.get(base);
   if (!queries) prepared.set(base, (queries = new Map()));
