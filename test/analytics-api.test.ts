@@ -76,6 +76,10 @@ describe('tRPC datasets and query', () => {
     expect(first.columns.map((c) => c.name)).toEqual(['region', 'revenue', 'order_count']);
     const again = await server.client(a.tenant.apiKey).query.query(revenueByRegion);
     expect(again).toMatchObject({ cached: true, rows: first.rows });
+    // The same query with its keys in another order is the same entry.
+    const reordered = Object.fromEntries(Object.entries(revenueByRegion).reverse()) as typeof revenueByRegion;
+    expect(Object.keys(reordered)).not.toEqual(Object.keys(revenueByRegion));
+    expect(await server.client(a.tenant.apiKey).query.query(reordered)).toMatchObject({ cached: true, rows: first.rows });
     // Same query, other tenant: a miss and its own numbers.
     const other = await server.client(b.tenant.apiKey).query.query(revenueByRegion);
     expect(other.cached).toBe(false);

@@ -13,7 +13,7 @@ import type { AuditBuffer } from './audit-buffer.js';
 import { recordPlatformEvent, type Actor } from './audit.service.js';
 import { findDataset, type Catalog } from './catalog.js';
 import { cacheKey, type QueryCache } from './query-cache.js';
-import { readQuery, runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
+import { inputKey, readQuery, runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
 
 export interface AnalyticsDeps {
   catalog: Catalog;
@@ -77,13 +77,14 @@ export async function queryDataset(
 ): Promise<QueryResponse> {
   const started = performance.now();
   const ttl = ttlMs(deps, input.dataset);
+  const text = inputKey(input);
   const key =
     ttl > 0
       ? cacheKey({
           tenantId: caller.tenantId,
           role: caller.role,
           version: await deps.cache.tenantVersion(caller.tenantId),
-          request: { catalog: catalogFingerprint(deps.catalog), input },
+          request: `${catalogFingerprint(deps.catalog)}:${text}`,
         })
       : undefined;
   const hit = key ? await deps.cache.get(key) : undefined;
@@ -94,7 +95,7 @@ export async function queryDataset(
     return { ...output, cached: true, durationMs: elapsed(started) };
   }
   const { statementTimeoutMs } = deps;
-  const output = await readQuery(reader, caller.tenantId, deps.catalog, input, { statementTimeoutMs });
+  const output = await readQuery(reader, caller.tenantId, deps.catalog, input, { statementTimeoutMs, inputKey: text });
   deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), false) }, at);
   if (key) await deps.cache.set(key, JSON.stringify(output), ttl);
   return { ...output, cached: false, durationMs: elapsed(started) };

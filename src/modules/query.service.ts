@@ -149,12 +149,18 @@ interface Compiled {
 const compiledQueries = new WeakMap<Catalog, Map<string, Compiled>>();
 const MAX_COMPILED = 500;
 
+/**
+ * A query's identity as text: zod's output lists keys in schema order whatever order the caller
+ * sent them in, so equal queries give equal text (the compiled-query and result caches key on it).
+ */
+export function inputKey(input: QueryInput): string {
+  return JSON.stringify(input);
+}
+
 /** The plan and its SQL text for `input`, built once per catalog and distinct input. */
-function compile(catalog: Catalog, input: QueryInput): Compiled {
+function compile(catalog: Catalog, input: QueryInput, key: string): Compiled {
   let cache = compiledQueries.get(catalog);
   if (!cache) compiledQueries.set(catalog, (cache = new Map()));
-  // zod's output lists keys in schema order, so equal queries stringify alike.
-  const key = JSON.stringify(input);
   let compiled = cache.get(key);
   if (compiled) {
     cache.delete(key);
@@ -173,8 +179,14 @@ function compile(catalog: Catalog, input: QueryInput): Compiled {
  * statement in one message. The SQL goes as text, not through a Drizzle session: this is the
  * hot path of every uncached dataset query.
  */
-export async function readQuery(reader: TenantReader, tenantId: string, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
-  const { plan, text, params } = compile(catalog, input);
+export async function readQuery(
+  reader: TenantReader,
+  tenantId: string,
+  catalog: Catalog,
+  input: QueryInput,
+  options: { statementTimeoutMs: number; inputKey?: string },
+): Promise<QueryResult> {
+  const { plan, text, params } = compile(catalog, input, options.inputKey ?? inputKey(input));
   try {
     return resultOf(plan, input, await reader.query(tenantId, text, params, options));
   } catch (error) {
