@@ -21,10 +21,10 @@
  * postgres.js would bind them as; a statement Postgres still cannot prepare (42P18 and friends)
  * is sent inlined from then on, as a plain one-message read.
  *
- * `read` gives its callback a Drizzle handle that accepts exactly one statement: a second one is
- * refused (it would run without the setting), so multi-statement work must use withTenant. `query`
- * takes SQL text and parameters directly, for callers that build their own (dataset queries): no
- * Drizzle session and no async context in between.
+ * `read` gives its callback a Drizzle handle of its own (db/scoped-handle.ts) that accepts exactly
+ * one statement: a second one is refused (it would run without the setting), and so is any use
+ * after `read` returned; multi-statement work must use withTenant. `query` takes SQL text and
+ * parameters directly, for callers that build their own (dataset queries): no Drizzle in between.
  */
 import { drizzleOver, openPool, type Db, type Sql } from './client.js';
 import { scopedHandle } from './scoped-handle.js';
