@@ -7,9 +7,9 @@
  * needs arrives in `deps`, so tests build apps without touching env; the analytics parts default
  * to in-process ones (memory cache and limits, the shipped catalog).
  */
-import { fromPackageRoot } from '../db/package-root.js';
 import { Hono } from 'hono';
 import type { Sql } from '../db/client.js';
+import { fromPackageRoot } from '../db/package-root.js';
 import type { TenantReader } from '../db/tenant-read.js';
 import { authenticateRequest } from './http/auth.js';
 import { renderError } from './http/errors.js';

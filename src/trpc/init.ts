@@ -140,7 +140,13 @@ function tenantTier(minimum: TenantRole) {
       throw mapped(error);
     }
     const result = mapFailure(await next({ ctx: added }));
-    if (type === 'mutation' && result.ok) await ctx.deps.analytics.cache.invalidateTenant(added.tenantId).catch((error: unknown) => Promise.reject(mapped(error)));
+    if (type === 'mutation' && result.ok) {
+      try {
+        await ctx.deps.analytics.cache.invalidateTenant(added.tenantId);
+      } catch (error) {
+        throw mapped(error);
+      }
+    }
     return result;
   });
 }
