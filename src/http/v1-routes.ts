@@ -49,7 +49,7 @@ export interface V1Deps {
 type V1Env = RequestStatsEnv & { Variables: { principal: TenantPrincipal; actor: Actor } };
 
 function wantsCsv(c: Context): boolean {
-  return c.req.query('format') === 'csv' || (c.req.header('accept') ?? '').toLowerCase().includes('text/csv');
+  return c.req.query('format') === 'csv' || (requestHeaders(c).get('accept') ?? '').toLowerCase().includes('text/csv');
 }
 
 /** Comma-separated and/or repeated: `dimensions=region,status` or `dimensions=region&dimensions=status`. */

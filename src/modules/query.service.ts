@@ -188,7 +188,7 @@ export async function readQuery(
 ): Promise<QueryResult> {
   const { plan, text, params } = compile(catalog, input, options.inputKey ?? inputKey(input));
   try {
-    return resultOf(plan, input, await reader.query(tenantId, text, params, options));
+    return resultOf(plan, input, await reader.query(tenantId, text, params, { statementTimeoutMs: options.statementTimeoutMs }));
   } catch (error) {
     throw queryError(error, options.statementTimeoutMs);
   }
