@@ -25,7 +25,10 @@ export function openPool(url: string, options: PoolOptions = {}): Sql {
   });
 }
 
+/** How Drizzle names columns: `customerId` is `customer_id`. Every builder must agree. */
+export const DRIZZLE_CASING = 'snake_case';
+
 /** Drizzle over a pool or a transaction, with the project's schema and naming. */
 export function drizzleOver(client: Sql): Db {
-  return drizzle(client, { schema, casing: 'snake_case' });
+  return drizzle(client, { schema, casing: DRIZZLE_CASING });
 }

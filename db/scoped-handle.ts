@@ -8,7 +8,7 @@
  *
  * This reaches into two Drizzle internals, both pinned with the drizzle-orm version and covered by
  * test/tenant-tx.test.ts and test/tenant-read.test.ts: builders take `db.session`, and the
- * postgres.js session and prepared queries send through their `client` field.
+ * postgres.js session sends through its `client` field.
  */
 import type { Db, Sql } from './client.js';
 
@@ -16,9 +16,6 @@ interface WithSession {
   session: object;
   _: Record<string, unknown>;
 }
-
-/** On a scoped handle: the base it inherits from (for `preparedFor`'s cache). A property, not a WeakMap entry per scope. */
-const BASE = Symbol('palisade.baseHandle');
 
 /**
  * A handle that runs its statements on `client` and shares everything else with `base`. `base`
@@ -32,25 +29,5 @@ export function scopedHandle(base: Db, client: Sql): Db {
     session: { value: session },
     _: { value: { ...shared._, session } },
     $client: { value: client },
-    [BASE]: { value: base },
   }) as Db;
-}
-
-const prepared = new WeakMap<Db, Map<string, object>>();
-
-/**
- * A Drizzle prepared query built once per base handle (`build` runs on the first call) and bound
- * to `db`'s client for this call: no statement building per request.
- */
-export function preparedFor<Q extends object>(db: Db, name: string, build: (db: Db) => Q): Q {
-  const base = (db as { [BASE]?: Db })[BASE];
-  if (!base) return build(db);
-  let queries = prepared.get(base);
-  if (!queries) prepared.set(base, (queries = new Map()));
-  let query = queries.get(name) as Q | undefined;
-  if (!query) {
-    query = build(base);
-    queries.set(name, query);
-  }
-  return Object.create(query, { client: { value: db.$client } }) as Q;
 }

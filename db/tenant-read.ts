@@ -23,8 +23,9 @@
  *
  * `read` gives its callback a Drizzle handle of its own (db/scoped-handle.ts) that accepts exactly
  * one statement: a second one is refused (it would run without the setting), and so is any use
- * after `read` returned; multi-statement work must use withTenant. `query` takes SQL text and
- * parameters directly, for callers that build their own (dataset queries): no Drizzle in between.
+ * after `read` returned; multi-statement work must use withTenant. `query` and `values` take SQL
+ * text and parameters directly, for callers that build their own (dataset queries, compiled
+ * selects): no Drizzle in between.
  */
 import { drizzleOver, openPool, type Db, type Sql } from './client.js';
 import { scopedHandle } from './scoped-handle.js';
@@ -124,6 +125,11 @@ export class TenantReader {
   /** Runs one statement (`text` with $1…$n) for `tenantId` in a single round trip; its rows as objects. */
   async query(tenantId: string, text: string, params: unknown[], options: ReadOptions = {}): Promise<Rows> {
     return this.send(settingFor(tenantId, options), text, params, 'rows');
+  }
+
+  /** As `query`, each row as an array of its values in select-list order (db/compiled-select.ts). */
+  async values(tenantId: string, text: string, params: unknown[], options: ReadOptions = {}): Promise<unknown[][]> {
+    return (await this.send(settingFor(tenantId, options), text, params, 'values')) as unknown as unknown[][];
   }
 
   /** Prepared statements held per connection (tests read it). */

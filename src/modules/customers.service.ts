@@ -1,5 +1,6 @@
-import { and, asc, eq, ilike, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
+import { compiledSelect, type CompiledRead } from '../../db/compiled-select.js';
 import { customers } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { AppError, notFound } from '../lib/errors.js';
@@ -53,8 +54,10 @@ export async function listCustomers(tx: TenantDb, input: z.infer<typeof listCust
   return page(rows.map(toCustomer), input.limit, input.offset);
 }
 
-export async function getCustomer(tx: TenantDb, input: z.infer<typeof customerIdInput>): Promise<Customer> {
-  const [row] = await tx.select().from(customers).where(eq(customers.id, input.id));
+const customerById = compiledSelect(customers, eq(customers.id, sql.placeholder('id')));
+
+export async function getCustomer(read: CompiledRead, input: z.infer<typeof customerIdInput>): Promise<Customer> {
+  const [row] = await read(customerById, { id: input.id });
   if (!row) throw notFound('customer');
   return toCustomer(row);
 }

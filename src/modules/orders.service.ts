@@ -1,7 +1,7 @@
 import { and, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { ORDER_STATUSES, orders } from '../../db/schema/index.js';
-import { preparedFor } from '../../db/scoped-handle.js';
+import { compiledSelect, type CompiledRead } from '../../db/compiled-select.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { notFound } from '../lib/errors.js';
 import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
@@ -77,19 +77,11 @@ export async function listOrders(tx: TenantDb, input: z.infer<typeof listOrdersI
   return page(rows.map(toOrder), input.limit, input.offset);
 }
 
-/**
- * The point lookup, built once per Drizzle handle (handles live as long as their pool or reader):
- * building the query costs more CPU than Postgres spends answering it. Still executed through the
- * handle, so inside the caller's tenant read or transaction, like any other statement.
- */
-function prepareGetOrder(tx: TenantDb) {
-  return tx.select().from(orders).where(eq(orders.id, sql.placeholder('id'))).prepare('orders_get');
-}
+/** The hottest read there is: compiled once, not built per request (db/compiled-select.ts). */
+const orderById = compiledSelect(orders, eq(orders.id, sql.placeholder('id')));
 
-export async function getOrder(tx: TenantDb, input: z.infer<typeof orderIdInput>): Promise<Order> {
-  // Built once, not per request: the hottest read there is.
-  const query = preparedFor(tx, 'orders.get', prepareGetOrder);
-  const [row] = await query.execute({ id: input.id });
+export async function getOrder(read: CompiledRead, input: z.infer<typeof orderIdInput>): Promise<Order> {
+  const [row] = await read(orderById, { id: input.id });
   if (!row) throw notFound('order');
   return toOrder(row);
 }

@@ -5,8 +5,9 @@
  * - `authedProcedure`: any verified credential (tenant key, session, platform-admin key).
  * - `tenantProcedure` / `tenantAnalystProcedure` / `tenantAdminProcedure`: a tenant credential with
  *   at least viewer / analyst / admin role; adds `ctx.tenantId`, `ctx.withTenant(tx => …)` and, for
- *   one-statement reads, `ctx.readTenant(db => …)` (one round trip, prepared, db/tenant-read.ts): the
- *   only way a resolver reaches tenant data. The tenant comes from the credential, never from input.
+ *   one-statement reads, `ctx.readTenant(db => …)` (one round trip, prepared, db/tenant-read.ts) and
+ *   `ctx.readCompiled(statement, values)` (the same, for a select compiled once,
+ *   db/compiled-select.ts): the only ways a resolver reaches tenant data. The tenant comes from the credential, never from input.
  * - `sessionProcedure`: a signed-in user's session.
  * - `platformAdminProcedure`: a platform-admin key; adds `ctx.platform` (the admin path).
  *
@@ -14,6 +15,7 @@
  */
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
+import type { CompiledRead } from '../../db/compiled-select.js';
 import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { withTenant } from '../../db/tenant-tx.js';
@@ -164,7 +166,8 @@ async function tenantContext(ctx: Context, minimum: TenantRole) {
   const { tenantId } = principal;
   const { reader, pool } = ctx.deps;
   const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
-  return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant };
+  const readCompiled: CompiledRead = (statement, values) => statement.run(reader, tenantId, values);
+  return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant, readCompiled };
 }
 
 /** Reads a tenant's data and runs dataset queries: any tenant role. */

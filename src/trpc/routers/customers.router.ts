@@ -7,7 +7,7 @@ export const customersRouter = router({
     .query(({ ctx, input }) => ctx.readTenant((db) => customers.listCustomers(db, input))),
   get: tenantProcedure
     .input(customers.customerIdInput)
-    .query(({ ctx, input }) => ctx.readTenant((db) => customers.getCustomer(db, input))),
+    .query(({ ctx, input }) => customers.getCustomer(ctx.readCompiled, input)),
   create: tenantAnalystProcedure
     .input(customers.createCustomerInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => customers.createCustomer(tx, input))),

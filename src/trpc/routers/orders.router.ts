@@ -7,7 +7,7 @@ export const ordersRouter = router({
     .query(({ ctx, input }) => ctx.readTenant((db) => orders.listOrders(db, input))),
   get: tenantProcedure
     .input(orders.orderIdInput)
-    .query(({ ctx, input }) => ctx.readTenant((db) => orders.getOrder(db, input))),
+    .query(({ ctx, input }) => orders.getOrder(ctx.readCompiled, input)),
   create: tenantAnalystProcedure
     .input(orders.createOrderInput)
     .mutation(({ ctx, input }) => ctx.withTenant((tx) => orders.createOrder(tx, input))),
