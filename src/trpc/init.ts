@@ -6,8 +6,9 @@
  * - `tenantProcedure` / `tenantAnalystProcedure` / `tenantAdminProcedure`: a tenant credential with
  *   at least viewer / analyst / admin role; adds `ctx.tenantId`, `ctx.withTenant(tx => …)` and, for
  *   one-statement reads, `ctx.readTenant(db => …)` (one round trip, prepared, db/tenant-read.ts) and
- *   `ctx.readCompiled(statement, values)` (the same, for a select compiled once,
- *   db/compiled-select.ts): the only ways a resolver reaches tenant data. The tenant comes from the credential, never from input.
+ *   `ctx.readCompiled(statement, values)` (the same for a select compiled once,
+ *   db/compiled-select.ts): the only ways a resolver reaches tenant data. The tenant comes from
+ *   the credential, never from input.
  * - `sessionProcedure`: a signed-in user's session.
  * - `platformAdminProcedure`: a platform-admin key; adds `ctx.platform` (the admin path).
  *
