@@ -14,10 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool } from '../db/client.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import type { CredentialsFile } from '../src/demo-credentials.js';
+import { startNodeArgs } from '../scripts/start-command.js';
 import { pg } from './harness.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const entry = path.join(root, 'dist', 'server', 'src', 'index.js');
+// The command line `npm start` ends in: its node flags and compiled entry point.
+const { flags, entry } = startNodeArgs();
 beforeAll(() => {
   // What `npm start` does before it runs the entry point.
   execFileSync('npm', ['run', 'build:server', '--silent'], { cwd: root, stdio: 'inherit' });
@@ -38,7 +40,7 @@ function startServer(env: Record<string, string>): Running {
   const base = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'APP_DATABASE_URL', 'PLATFORM_DATABASE_URL', 'PORT', 'SEED_DEMO'].includes(k)),
   );
-  const child = spawn(process.execPath, [entry], { cwd: root, env: { ...base, PORT: '0', ...env } });
+  const child = spawn(process.execPath, [...flags, entry], { cwd: root, env: { ...base, PORT: '0', ...env } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));

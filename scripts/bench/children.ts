@@ -7,6 +7,7 @@
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { fromPackageRoot } from '../../db/package-root.js';
+import { startNodeArgs } from '../start-command.js';
 
 const running = new Set<ChildProcess>();
 
@@ -18,9 +19,9 @@ function track(child: ChildProcess): ChildProcess {
 
 const TSX = ['--import', 'tsx'];
 
-/** A compiled script (dist/server) in a child process; stdout piped, stderr inherited. */
+/** A compiled script (dist/server) in a child process with `npm start`'s node flags; stdout piped, stderr inherited. */
 export function spawnCompiled(file: string, env: NodeJS.ProcessEnv): ChildProcess {
-  return track(spawn(process.execPath, [file], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+  return track(spawn(process.execPath, [...startNodeArgs().flags, file], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
 }
 
 /** `npm run build:server`: compiles src, db and scripts into dist/server (incremental, ~2 s when current). */
