@@ -142,8 +142,8 @@ async function run(args: BenchArgs): Promise<void> {
   };
   const results: BenchResults = { ...partial, targets: evaluateTargets(partial) };
   const markdown = renderMarkdown(results);
-  // A quick run must not overwrite the day's full results.
-  const base = path.join(args.outDir, `${date}${args.quick ? '-quick' : ''}`);
+  // A quick run must not overwrite the day's full results, nor a run without --scale its scale figures.
+  const base = path.join(args.outDir, `${date}${args.quick ? '-quick' : ''}${args.scale ? '-scale' : ''}`);
   fs.writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(`${base}.md`, markdown);
   process.stdout.write(`\n${markdown}\n`);

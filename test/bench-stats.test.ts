@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { DbCell } from '../scripts/bench/db-layer.js';
 import type { HttpCell } from '../scripts/bench/http-layer.js';
 import { judgePlan } from '../scripts/bench/plans.js';
-import { evaluateTargets, renderMarkdown, type BenchResults } from '../scripts/bench/report.js';
+import { evaluateTargets, httpBounds, renderMarkdown, type BenchResults } from '../scripts/bench/report.js';
 import { medianRound, percentile, ratio, rotate, summarize, type RunSummary } from '../scripts/bench/stats.js';
 
 describe('stats', () => {
@@ -155,6 +155,18 @@ describe('markdown report', () => {
     expect(md).toContain('| trpc query | on | 8 | 5,000 |');
     expect(md).toContain('Server RSS under load (max): 150 MB with the cache off, 210 MB with it on');
     expect(md).toContain('Skipped: run with --scale.');
+  });
+
+  it('bounds: the tier without a read caps orders.get, a request doing nothing caps the cache', () => {
+    const r = results();
+    r.http!.cells.push(httpCell('trpc datasets.list', 'off', 600), httpCell('trpc query', 'off', 400), httpCell('bare floor', 'off', 1600));
+    const [tier, trpcCache, restCache] = httpBounds(r.http!);
+    expect(tier).toMatchObject({ caps: 'trpc orders.get / bare point', values: [{ connections: 8, ratio: 0.6 }] });
+    expect(trpcCache).toMatchObject({ caps: 'trpc query cached / uncached', values: [{ connections: 8, ratio: 4 }] });
+    // No uncached REST cell in this run: that bound is left out rather than shown as a ratio of nothing.
+    expect(restCache).toBeUndefined();
+    const md = renderMarkdown({ ...r, targets: evaluateTargets(r) });
+    expect(md).toContain('| tenant tier with no database work (`trpc datasets.list`) / bare point route | trpc orders.get / bare point | 0.60× |');
   });
 });
 

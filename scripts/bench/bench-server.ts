@@ -52,6 +52,8 @@ const app = createApp({
 });
 
 const bare = new Hono();
+// What any HTTP request costs here, with no auth and no database: the bound on what a cache can gain.
+bare.get('/bare/floor', (c) => c.json({ ok: true }));
 bare.get('/bare/orders/:tenantId/:id', async (c) => {
   const [row] = await bypass`
     select id, customer_id, region, amount, order_date, status, created_at

@@ -14,7 +14,7 @@ import { medianRound, ratio, rotate, summarize, type RunSummary } from './stats.
 const SERVER = fromPackageRoot('dist', 'server', 'scripts', 'bench', 'bench-server.js');
 const WORKER = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 
-export type TargetName = 'trpc orders.get' | 'bare point' | 'trpc query' | 'REST /v1/query' | 'bare revenue';
+export type TargetName = 'trpc orders.get' | 'bare point' | 'trpc query' | 'REST /v1/query' | 'bare revenue' | 'trpc datasets.list' | 'bare floor';
 
 export interface HttpCell {
   target: TargetName;
@@ -68,6 +68,10 @@ export function targetRequests(tenants: readonly { id: string; apiKey: string }[
     'trpc query': tenants.map((t) => ({ path: `/trpc/query?input=${encodeURIComponent(QUERY_INPUT)}`, headers: auth(t.id) })),
     'REST /v1/query': tenants.map((t) => ({ path: '/v1/query?dataset=orders&dimensions=region&metrics=revenue', headers: auth(t.id) })),
     'bare revenue': tenants.map((t) => ({ path: `/bare/revenue/${t.id}` })),
+    // Not targets but bounds (report.ts): the tenant tier with no database work, and a request
+    // that does nothing at all.
+    'trpc datasets.list': tenants.map((t) => ({ path: '/trpc/datasets.list', headers: auth(t.id) })),
+    'bare floor': [{ path: '/bare/floor' }],
   };
 }
 
@@ -139,7 +143,7 @@ export async function runHttpLayer(
   let idleRssMb: number | undefined;
   try {
     const phases: { cache: 'off' | 'on'; ttl: number; targets: TargetName[] }[] = [
-      { cache: 'off', ttl: 0, targets: ['trpc orders.get', 'bare point', 'trpc query', 'REST /v1/query', 'bare revenue'] },
+      { cache: 'off', ttl: 0, targets: ['trpc orders.get', 'bare point', 'trpc query', 'REST /v1/query', 'bare revenue', 'trpc datasets.list', 'bare floor'] },
       { cache: 'on', ttl: 60, targets: ['trpc query', 'REST /v1/query'] },
     ];
     for (const phase of phases) {

@@ -6,6 +6,7 @@ import type { DbCell } from './db-layer.js';
 import type { HttpLayerResult } from './http-layer.js';
 import type { PlanCheck } from './plans.js';
 import type { ScaleResult } from './scale.js';
+import { ratio } from './stats.js';
 
 export interface Machine {
   cpuModel: string;
@@ -101,6 +102,35 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[]
   return checks;
 }
 
+export interface HttpBound {
+  name: string;
+  /** What the bound caps. */
+  caps: string;
+  /** Per connection count: the bound's ratio. */
+  values: { connections: number; ratio: number | undefined }[];
+}
+
+/**
+ * Ceilings measured in the same run, that no optimisation of the measured path can beat: the
+ * tenant tier answering with no database work at all, against the bare point route that does
+ * query the database; and a request that does nothing, against an uncached query.
+ */
+export function httpBounds(http: HttpLayerResult): HttpBound[] {
+  const rps = (target: string, connections: number, cache: 'off' | 'on' = 'off') =>
+    http.cells.find((c) => c.target === target && c.cache === cache && c.connections === connections)?.result.reqPerSec;
+  const connections = [...new Set(http.cells.map((c) => c.connections))].sort((a, b) => a - b);
+  const bound = (name: string, caps: string, top: string, base: string): HttpBound => ({
+    name,
+    caps,
+    values: connections.map((n) => ({ connections: n, ratio: ratio(rps(top, n), rps(base, n)) })),
+  });
+  return [
+    bound('tenant tier with no database work (`trpc datasets.list`) / bare point route', 'trpc orders.get / bare point', 'trpc datasets.list', 'bare point'),
+    bound('request doing nothing (`bare floor`: no auth, no database) / uncached trpc query', 'trpc query cached / uncached', 'bare floor', 'trpc query'),
+    bound('request doing nothing / uncached REST /v1/query', 'REST /v1/query cached / uncached', 'bare floor', 'REST /v1/query'),
+  ].filter((b) => b.values.some((v) => v.ratio !== undefined));
+}
+
 export function renderMarkdown(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
@@ -145,6 +175,18 @@ export function renderMarkdown(r: BenchResults): string {
       '',
       `Server RSS under load (max): ${r.http.maxRssMb.cacheOff ?? '—'} MB with the cache off, ${r.http.maxRssMb.cacheOn ?? '—'} MB with it on (${r.http.idleRssMb ?? '—'} MB idle after start; the server runs compiled, as \`npm start\` runs it).`,
     );
+    const bounds = httpBounds(r.http);
+    if (bounds.length) {
+      const ns = bounds[0]!.values.map((v) => v.connections);
+      lines.push(
+        '',
+        'Bounds from the same run: a target cannot beat the ratio of the path it is a superset of. `trpc orders.get` is the tenant tier *plus* a read, so it stays under the tier alone; a cache hit still authenticates, rate-limits, audits and answers over HTTP, so it stays under a request doing nothing.',
+        '',
+        `| bound | caps | ${ns.map((n) => `${n} conn.`).join(' | ')} |`,
+        `|---|---|${ns.map(() => '---:').join('|')}|`,
+        ...bounds.map((b) => `| ${b.name} | ${b.caps} | ${b.values.map((v) => `${fmt(v.ratio)}×`).join(' | ')} |`),
+      );
+    }
     const odd = r.http.cells.filter((c) => Object.keys(c.statuses).length || c.error);
     if (odd.length) lines.push('', ...odd.map((c) => `- ${c.target} (cache ${c.cache}, ${c.connections}): statuses ${JSON.stringify(c.statuses)}${c.error ? `; ${c.error}` : ''}`));
   } else {
