@@ -30,6 +30,27 @@ export function sqlLiteral(value: unknown): string {
   }
 }
 
+/**
+ * A bound parameter as the text the reader sends in Bind (db/tenant-read.ts), by the same rules as
+ * `sqlLiteral`: the values it takes, the ones it refuses, the text a Date or a number becomes.
+ */
+export function parameterText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value === true) return 't';
+  if (value === false) return 'f';
+  if (value instanceof Date) return value.toISOString();
+  switch (typeof value) {
+    case 'string':
+      if (value.includes('\0')) throw new InvalidTextValueError('a text value contains a NUL character');
+      return value;
+    case 'number':
+    case 'bigint':
+      return String(value);
+    default:
+      throw new UnsupportedParameterError(`a ${Array.isArray(value) ? 'array' : typeof value} parameter is not supported by the tenant reader; use withTenant for this statement`);
+  }
+}
+
 function quote(text: string): string {
   // Postgres text cannot hold NUL; refusing here gives the same answer the server would.
   if (text.includes('\0')) throw new InvalidTextValueError('a text value contains a NUL character');

@@ -1,25 +1,28 @@
 /**
  * One round trip, and no parse or plan, for a one-statement tenant read. `withTenant` costs two
  * round trips (BEGIN · setting · statement, then COMMIT) and a reserved connection; a read that is
- * a single statement needs neither. It goes out as ONE simple-protocol message:
+ * a single statement needs neither. It goes out as ONE flight of the extended query protocol on a
+ * connection of the reader's own (db/pg-wire.ts):
  *
- *   [prepare palisade_rN as <the statement, with $1…$n>;]          first use on this connection
- *   set local app.tenant_id = '<uuid>'; [set local statement_timeout = N;]
- *   execute palisade_rN(<the parameters as literals (sql-literal.ts)>)
+ *   [Close evicted statements]  [Parse palisade_rN + Describe]             first use on this connection
+ *   Bind/Execute palisade_tenant('<uuid>'[, timeout])       set_config('app.tenant_id', $1, true) …
+ *   Bind/Execute palisade_rN(<the parameters, bound>)
+ *   Sync
  *
- * Postgres runs the statements of one simple Query message as one implicit transaction block, in
- * which SET LOCAL takes effect (as `set_config(…, true)` in withTenant does): the setting applies
- * to the statement after it and is gone when the message ends, whether the statement succeeded or
- * not. SET answers no row, so the driver parses one result set per read, not two. Nothing here opens a
- * transaction that could outlive the message, so messages of different tenants may be pipelined
- * on one connection: each carries its own setting, none inherits another's.
+ * Everything before one Sync runs in one implicit transaction, so the setting (transaction-local,
+ * as withTenant's) applies to the statement after it and is gone at the Sync, whether the
+ * statement succeeded or not; after an error Postgres skips the rest of the flight, up to the
+ * Sync. Nothing here opens a transaction that could outlive the flight (a connection left in one
+ * is closed: pg-wire.ts), so flights of different tenants may be pipelined on one connection: each
+ * carries its own setting, none inherits another's. The tenant id is validated as a uuid and bound.
  *
- * Prepared statements belong to a connection, so the reader owns its connections: one postgres.js
- * client of one connection per slot (it reconnects by itself; a reconnected slot answers 26000 for
- * a name it no longer has, and the read is re-sent once with PREPARE). Statements are kept per
- * slot in LRU order and deallocated when evicted. Parameters are declared with the types
+ * Prepared statements belong to a connection, so the reader owns its connections (one per slot;
+ * a lost one is replaced on the next read, and its statements are prepared again). Statements
+ * are kept per slot in LRU order and closed when evicted. Parameters are declared with the types
  * postgres.js would bind them as; a statement Postgres still cannot prepare (42P18 and friends)
- * is sent inlined from then on, as a plain one-message read.
+ * is sent unnamed with its parameters inlined from then on. Rows are decoded with the parsers of
+ * a postgres.js client (Drizzle's, and the array types it fetched), so a value reads the same as
+ * through the pool.
  *
  * `read` gives its callback a Drizzle handle of its own (db/scoped-handle.ts) that accepts exactly
  * one statement: a second one is refused (it would run without the setting), and so is any use
@@ -28,8 +31,9 @@
  * selects): no Drizzle in between.
  */
 import { drizzleOver, openPool, type Db, type Sql } from './client.js';
+import { bind, closeStatement, describe, execute, MSG, parse, postgresError, readDataRow, readRowDescription, sync, WireConnection, Writer, type WireColumn } from './pg-wire.js';
 import { scopedHandle } from './scoped-handle.js';
-import { inlineParameters, sqlLiteral } from './sql-literal.js';
+import { inlineParameters, parameterText } from './sql-literal.js';
 import { assertTenantId } from './tenant-tx.js';
 
 export class SingleStatementError extends Error {
@@ -41,27 +45,42 @@ export class SingleStatementError extends Error {
 type Rows = Record<string, unknown>[];
 type Mode = 'rows' | 'values';
 
+/** The tenant (a validated uuid) and the statement timeout a read sets for itself. */
+interface Setting {
+  tenantId: string;
+  /** Milliseconds, as text; undefined leaves the server's setting. */
+  timeout: string | undefined;
+}
+
 interface Read {
-  setting: string;
+  setting: Setting;
   sent: boolean;
   /** False once `read` has returned: a handle kept past it refuses. */
   open: boolean;
 }
 
 export interface ReadOptions {
-  /** Set for this read only (SET LOCAL), in the same message. */
+  /** Set for this read only (transaction-local), in the same flight. */
   statementTimeoutMs?: number;
 }
 
+/** A statement prepared on one connection; its columns arrive with the answer to its Describe. */
+interface Statement {
+  name: string;
+  columns: WireColumn[] | undefined;
+  /** Its Parse failed: the reason, for the reads pipelined behind it (they answer 26000). */
+  failed?: Error;
+}
+
 interface Slot {
-  sql: Sql;
+  conn: WireConnection;
+  /** The connection generation `statements` belong to. */
+  generation: number;
   inflight: number;
-  /** Parameter types and statement text → prepared name, least recently used first. */
-  statements: Map<string, string>;
-  /** Evicted names to deallocate in the slot's next message. */
+  /** Parameter types and statement text → prepared statement, least recently used first. */
+  statements: Map<string, Statement>;
+  /** Evicted names to close in the slot's next flight. */
   evicted: string[];
-  /** The slot's prepared statements are unknown (a failed PREPARE, a reconnect): drop them all first. */
-  reset: boolean;
 }
 
 export interface TenantReaderOptions {
@@ -76,12 +95,27 @@ export interface TenantReaderOptions {
 const UNPREPARABLE = new Set(['42P18', '42725', '42804', '42883']);
 const MAX_UNPREPARABLE = 1000;
 
+/** The setting statements, prepared on every reader connection as it opens. */
+const SET_TENANT = 'palisade_tenant';
+const SET_TENANT_TIMEOUT = 'palisade_tenant_timeout';
+const TEXT_OID = 25;
+const INIT = (() => {
+  const w = new Writer();
+  parse(w, SET_TENANT, "select set_config('app.tenant_id', $1, true)", [TEXT_OID]);
+  parse(w, SET_TENANT_TIMEOUT, "select set_config('app.tenant_id', $1, true), set_config('statement_timeout', $2, true)", [TEXT_OID, TEXT_OID]);
+  return Buffer.from(sync(w).bytes());
+})();
+
 let names = 0;
 
 const outsideRead = () => Promise.reject(new Error('this handle only works inside TenantReader.read'));
 
 export class TenantReader {
   private readonly slots: Slot[];
+  /** postgres.js, only for its parsers (Drizzle's and the array types it fetches): never queried by reads. */
+  private readonly types: Sql;
+  private typesReady = false;
+  private typesLoading: Promise<void> | undefined;
   private readonly db: Db;
   private readonly capacity: number;
   private readonly unpreparable = new Set<string>();
@@ -89,30 +123,26 @@ export class TenantReader {
 
   constructor(url: string, options: TenantReaderOptions = {}) {
     const connections = Math.max(1, options.connections ?? 4);
+    const applicationName = options.applicationName ?? 'palisade-read';
     this.capacity = Math.max(1, options.statementsPerConnection ?? 256);
     this.slots = Array.from({ length: connections }, () => ({
-      sql: openPool(url, { max: 1, applicationName: options.applicationName ?? 'palisade-read' }),
+      conn: new WireConnection(url, { applicationName, init: INIT }),
+      generation: 0,
       inflight: 0,
-      statements: new Map<string, string>(),
+      statements: new Map<string, Statement>(),
       evicted: [],
-      reset: false,
     }));
+    this.types = openPool(url, { max: 1, applicationName });
     // One Drizzle instance for every read (building one per request costs more than the query),
     // over a client that refuses: each read gets a scoped handle of it (db/scoped-handle.ts).
-    this.db = drizzleOver(readClient(this.slots[0]!.sql, outsideRead));
-    // Drizzle installs its parsers (dates as text, which its columns map) on the client it wraps;
-    // every slot answers reads, so every slot must parse alike.
-    const { parsers, serializers } = this.slots[0]!.sql.options;
-    for (const slot of this.slots.slice(1)) {
-      Object.assign(slot.sql.options.parsers, parsers);
-      Object.assign(slot.sql.options.serializers, serializers);
-    }
+    // Building it installs Drizzle's parsers (dates as text, which its columns map) on `types`.
+    this.db = drizzleOver(readClient(this.types, outsideRead));
   }
 
   /** Runs `fn`'s one statement for `tenantId` in a single round trip. */
   async read<T>(tenantId: string, fn: (db: Db) => Promise<T>, options: ReadOptions = {}): Promise<T> {
     const read: Read = { setting: settingFor(tenantId, options), sent: false, open: true };
-    const client = readClient(this.slots[0]!.sql, (text, params, mode) => this.sendInRead(read, text, params, mode));
+    const client = readClient(this.types, (text, params, mode) => this.sendInRead(read, text, params, mode));
     try {
       // Awaited here: Drizzle builders are lazy thenables and run when awaited, which must happen
       // while the read is open.
@@ -138,7 +168,7 @@ export class TenantReader {
   }
 
   async end(): Promise<void> {
-    await Promise.all(this.slots.map((s) => s.sql.end({ timeout: 5 })));
+    await Promise.all([...this.slots.map((s) => s.conn.end()), this.types.end({ timeout: 5 })]);
   }
 
   /** The Drizzle handle's one statement, in its read. */
@@ -150,32 +180,118 @@ export class TenantReader {
     return this.send(read.setting, text, params, mode);
   }
 
-  private async send(setting: string, text: string, params: unknown[], mode: Mode): Promise<Rows> {
-    const slot = this.pick();
+  private async send(setting: Setting, text: string, params: unknown[], mode: Mode): Promise<Rows> {
+    // Once per reader: postgres.js fetches the server's array types on its first connection.
+    if (!this.typesReady) await (this.typesLoading ??= this.loadTypes());
     // Typed as postgres.js would bind them, so a statement means what it means through the pool.
     const types = params.map(parameterType);
     const key = `${types.join(',')}|${text}`;
-    if (this.unpreparable.has(key)) return run(slot, `${setting}${inlineParameters(text, params)}`, mode);
-    // Throws before anything is sent when a value cannot be a literal.
-    const args = params.length ? `(${params.map(sqlLiteral).join(', ')})` : '';
-    const declared = params.length ? ` (${types.join(', ')})` : '';
+    // Throws before anything is sent when a value cannot be bound.
+    const values = params.map(parameterText);
     for (let attempt = 0; ; attempt++) {
-      const { head, name, prepared } = this.statementFor(slot, key, (n) => `prepare ${n}${declared} as ${text}; `);
+      const slot = this.pick();
+      if (this.unpreparable.has(key)) return this.run(slot, setting, inlineParameters(text, params), mode);
+      const { statement, prepared } = this.statementFor(slot, key);
       try {
-        return await run(slot, `${head}${setting}execute ${name}${args}`, mode);
+        return await this.flight(slot, setting, mode, statement, prepared ? { text, types } : undefined, values);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        if (prepared || code === '26000') this.forget(slot);
-        if (attempt > 0) throw error;
-        if (code === '26000') continue; // the connection was replaced and lost its statements
-        if (prepared && code && UNPREPARABLE.has(code)) {
-          const rows = await run(slot, `${setting}${inlineParameters(text, params)}`, mode);
+        if (statement.failed || code === '26000') this.forget(slot, key, statement);
+        // Its Parse failed (in this flight or one before it): that is the answer, unless Postgres
+        // only could not infer a parameter's type, which the inlined statement settles.
+        const failed = statement.failed;
+        if (failed) {
+          if (!UNPREPARABLE.has((failed as { code?: string }).code ?? '')) throw failed;
           if (this.unpreparable.size < MAX_UNPREPARABLE) this.unpreparable.add(key);
-          return rows;
+          return this.run(this.pick(), setting, inlineParameters(text, params), mode);
         }
+        // The connection was replaced under it and lost its statements: prepare again, once.
+        if (code === '26000' && attempt === 0) continue;
         throw error;
       }
     }
+  }
+
+  private async loadTypes(): Promise<void> {
+    try {
+      await this.types`select 1`;
+      this.typesReady = true;
+      // Its parsers are all we need of it: no idle connection kept for them.
+      await this.types.end({ timeout: 5 });
+    } catch (error) {
+      this.typesLoading = undefined;
+      throw error;
+    }
+  }
+
+  /** Statement `statement` of `slot` (prepared first when `prepare` is given) for `setting`, in one flight. */
+  private async flight(slot: Slot, setting: Setting, mode: Mode, statement: Statement, prepare: { text: string; types: number[] } | undefined, values: (string | null)[]): Promise<Rows> {
+    const w = new Writer();
+    for (const name of slot.evicted.splice(0)) closeStatement(w, name);
+    if (prepare) describe(parse(w, statement.name, prepare.text, prepare.types), 'S', statement.name);
+    bindSetting(w, setting);
+    execute(bind(w, statement.name, values));
+    return this.exchange(slot, sync(w).bytes(), mode, {
+      columns: () => statement.columns,
+      describe: (columns) => (statement.columns = columns),
+      parseFailed: prepare ? (error) => (statement.failed = error) : undefined,
+    });
+  }
+
+  /** `text` with its parameters inlined, as an unnamed statement: for what cannot be prepared untyped. */
+  private run(slot: Slot, setting: Setting, text: string, mode: Mode): Promise<Rows> {
+    const w = new Writer();
+    bindSetting(w, setting);
+    describe(bind(parse(w, '', text, []), '', []), 'P', '');
+    let columns: WireColumn[] | undefined;
+    return this.exchange(slot, sync(execute(w)).bytes(), mode, { columns: () => columns, describe: (c) => (columns = c) });
+  }
+
+  /**
+   * Sends one flight and reads its answer: the setting's Bind comes first, so DataRows after the
+   * second BindComplete are the statement's. The first ErrorResponse is the flight's error.
+   */
+  private async exchange(slot: Slot, flight: Buffer, mode: Mode, on: Answer): Promise<Rows> {
+    const parsers = this.types.options.parsers as Parsers;
+    const rows: unknown[] = [];
+    let binds = 0;
+    let parsed = false;
+    let error: Error | undefined;
+    let decode: ((values: (string | null)[]) => unknown) | undefined;
+    slot.inflight++;
+    try {
+      await slot.conn.request(flight, (type, body) => {
+        switch (type) {
+          case MSG.parseComplete:
+            parsed = true;
+            return;
+          case MSG.rowDescription:
+            on.describe(readRowDescription(body));
+            return;
+          case MSG.noData:
+            on.describe([]);
+            return;
+          case MSG.bindComplete:
+            binds++;
+            return;
+          case MSG.dataRow:
+            if (binds < 2) return; // the setting's own row
+            decode ??= decoder(on.columns() ?? [], parsers, mode);
+            rows.push(decode(readDataRow(body)));
+            return;
+          case MSG.error:
+            if (error) return;
+            error = postgresError(body);
+            // Set now, before the answers to flights pipelined behind this one are read.
+            if (!parsed) on.parseFailed?.(error);
+            return;
+        }
+      });
+    } finally {
+      slot.inflight--;
+    }
+    if (error) throw error;
+    return rows as Rows;
   }
 
   /** The slot with the fewest reads in flight, ties taken in turn. */
@@ -190,66 +306,83 @@ export class TenantReader {
     return best;
   }
 
-  /** The prepared name for `key` on `slot`, and what must precede its EXECUTE in the message. */
-  private statementFor(slot: Slot, key: string, prepare: (name: string) => string): { head: string; name: string; prepared: boolean } {
-    let head = slot.reset ? 'deallocate all; ' : '';
-    slot.reset = false;
-    for (const name of slot.evicted.splice(0)) head += `deallocate ${name}; `;
+  /** The statement for `key` on `slot`, and whether this flight must prepare it. */
+  private statementFor(slot: Slot, key: string): { statement: Statement; prepared: boolean } {
+    const generation = slot.conn.open();
+    if (slot.generation !== generation) {
+      // A new connection: none of the old statements exist there.
+      slot.generation = generation;
+      slot.statements.clear();
+      slot.evicted = [];
+    }
     const known = slot.statements.get(key);
     if (known) {
       slot.statements.delete(key);
       slot.statements.set(key, known);
-      return { head, name: known, prepared: false };
+      return { statement: known, prepared: false };
     }
-    const name = `palisade_r${++names}`;
-    slot.statements.set(key, name);
+    const statement: Statement = { name: `palisade_r${++names}`, columns: undefined };
+    slot.statements.set(key, statement);
     if (slot.statements.size > this.capacity) {
-      const [oldestText, oldestName] = slot.statements.entries().next().value!;
-      slot.statements.delete(oldestText);
-      slot.evicted.push(oldestName);
+      const [oldestKey, oldest] = slot.statements.entries().next().value!;
+      slot.statements.delete(oldestKey);
+      slot.evicted.push(oldest.name);
     }
-    // Pipelined after us on this connection, later reads of `key` may EXECUTE `name` at once.
-    return { head: head + prepare(name), name, prepared: true };
+    // Pipelined after us on this connection, later reads of `key` may execute it at once.
+    return { statement, prepared: true };
   }
 
-  /**
-   * After a failed PREPARE (or DEALLOCATE) the slot's statements are unknown: forget them and let
-   * the next message drop whatever the server holds. Reads already sent ran before that message.
-   */
-  private forget(slot: Slot): void {
-    slot.statements.clear();
-    slot.evicted = [];
-    slot.reset = true;
+  /** `statement` does not exist on the slot's connection: the next read of `key` prepares it anew. */
+  private forget(slot: Slot, key: string, statement: Statement): void {
+    if (slot.statements.get(key) === statement) slot.statements.delete(key);
   }
 }
 
-/** The statements that open a read, each ending in `; `. */
-function settingFor(tenantId: string, options: ReadOptions): string {
+function settingFor(tenantId: string, options: ReadOptions): Setting {
   assertTenantId(tenantId);
-  // Validated above, so the id can be a literal; the timeout is an integer we format.
-  let setting = `set local app.tenant_id = '${tenantId}'; `;
-  if (options.statementTimeoutMs !== undefined) setting += `set local statement_timeout = ${Math.max(1, Math.floor(options.statementTimeoutMs))}; `;
-  return setting;
+  const ms = options.statementTimeoutMs;
+  return { tenantId, timeout: ms === undefined ? undefined : String(Math.max(1, Math.floor(ms))) };
 }
 
-/** The type postgres.js binds a value as (its inferType); `unknown` lets Postgres infer it from context. */
-function parameterType(value: unknown): string {
-  if (value instanceof Date) return 'timestamptz';
-  if (value === true || value === false) return 'boolean';
-  if (typeof value === 'bigint') return 'bigint';
-  return 'unknown';
+function bindSetting(w: Writer, setting: Setting): void {
+  if (setting.timeout === undefined) bind(w, SET_TENANT, [setting.tenantId]);
+  else bind(w, SET_TENANT_TIMEOUT, [setting.tenantId, setting.timeout]);
+  execute(w);
 }
 
-/** The message answers one result per statement; callers (Drizzle) want the last one. */
-async function run(slot: Slot, message: string, mode: Mode): Promise<Rows> {
-  slot.inflight++;
-  try {
-    const query = slot.sql.unsafe(message);
-    const results = (mode === 'values' ? await query.values() : await query) as unknown as Rows[];
-    return results.at(-1)!;
-  } finally {
-    slot.inflight--;
-  }
+/** The type oid postgres.js binds a value as (its inferType); 0 lets Postgres infer it from context. */
+function parameterType(value: unknown): number {
+  if (value instanceof Date) return 1184; // timestamptz
+  if (value === true || value === false) return 16; // boolean
+  if (typeof value === 'bigint') return 20; // bigint
+  return 0;
+}
+
+/** How one flight's answer is read: the statement's columns, and what to record of its Describe and Parse. */
+interface Answer {
+  columns(): WireColumn[] | undefined;
+  describe(columns: WireColumn[]): void;
+  /** Set when the flight prepares a statement: called if its Parse fails. */
+  parseFailed?: (error: Error) => void;
+}
+
+type Parser = ((text: string) => unknown) & { array?: boolean };
+type Parsers = Record<number, Parser | undefined>;
+
+/** Rows as objects (by column name, as postgres.js) or as arrays, each value through its type's parser. */
+function decoder(columns: WireColumn[], parsers: Parsers, mode: Mode) {
+  // postgres.js hands its array parsers the text after the opening brace.
+  const parse = columns.map((c) => {
+    const parser = parsers[c.type];
+    return parser?.array ? (text: string) => parser(text.slice(1)) : parser;
+  });
+  const value = (text: string | null, i: number) => (text === null ? null : parse[i] ? parse[i](text) : text);
+  if (mode === 'values') return (texts: (string | null)[]) => texts.map(value);
+  return (texts: (string | null)[]) => {
+    const row: Record<string, unknown> = {};
+    for (let i = 0; i < texts.length; i++) row[columns[i]!.name] = value(texts[i] ?? null, i);
+    return row;
+  };
 }
 
 /** What Drizzle sees as its client: `unsafe(text, params)` goes to `send`, as objects or arrays. */
