@@ -31,7 +31,7 @@
  * selects): no Drizzle in between.
  */
 import { drizzleOver, openPool, type Db, type Sql } from './client.js';
-import { bind, closeStatement, describe, execute, MSG, parse, postgresError, readDataRow, readRowDescription, sync, WireConnection, Writer, type WireColumn } from './pg-wire.js';
+import { bind, closeStatement, describe, execute, MSG, parse, postgresError, readRowDescription, sync, WireConnection, Writer, type WireColumn } from './pg-wire.js';
 import { scopedHandle } from './scoped-handle.js';
 import { inlineParameters, parameterText } from './sql-literal.js';
 import { assertTenantId } from './tenant-tx.js';
@@ -68,6 +68,8 @@ export interface ReadOptions {
 interface Statement {
   name: string;
   columns: WireColumn[] | undefined;
+  /** Built at its first row, per mode: the columns' parsers looked up once, not per read. */
+  decoders?: Partial<Record<Mode, RowDecoder>>;
   /** Its Parse failed: the reason, for the reads pipelined behind it (they answer 26000). */
   failed?: Error;
 }
@@ -185,7 +187,8 @@ export class TenantReader {
     if (!this.typesReady) await (this.typesLoading ??= this.loadTypes());
     // Typed as postgres.js would bind them, so a statement means what it means through the pool.
     const types = params.map(parameterType);
-    const key = `${types.join(',')}|${text}`;
+    // Untyped parameters (the common case) key by the text alone: no string built per read.
+    const key = types.some((t) => t !== 0) ? `${types.join(',')}|${text}` : text;
     // Throws before anything is sent when a value cannot be bound.
     const values = params.map(parameterText);
     for (let attempt = 0; ; attempt++) {
@@ -231,8 +234,8 @@ export class TenantReader {
     if (prepare) describe(parse(w, statement.name, prepare.text, prepare.types), 'S', statement.name);
     bindSetting(w, setting);
     execute(bind(w, statement.name, values));
-    return this.exchange(slot, sync(w).bytes(), mode, {
-      columns: () => statement.columns,
+    return this.exchange(slot, sync(w).bytes(), {
+      decoder: (parsers) => (statement.decoders ??= {})[mode] ??= rowDecoder(statement.columns ?? [], parsers, mode),
       describe: (columns) => (statement.columns = columns),
       parseFailed: prepare ? (error) => (statement.failed = error) : undefined,
     });
@@ -244,20 +247,20 @@ export class TenantReader {
     bindSetting(w, setting);
     describe(bind(parse(w, '', text, []), '', []), 'P', '');
     let columns: WireColumn[] | undefined;
-    return this.exchange(slot, sync(execute(w)).bytes(), mode, { columns: () => columns, describe: (c) => (columns = c) });
+    return this.exchange(slot, sync(execute(w)).bytes(), { decoder: (parsers) => rowDecoder(columns ?? [], parsers, mode), describe: (c) => (columns = c) });
   }
 
   /**
    * Sends one flight and reads its answer: the setting's Bind comes first, so DataRows after the
    * second BindComplete are the statement's. The first ErrorResponse is the flight's error.
    */
-  private async exchange(slot: Slot, flight: Buffer, mode: Mode, on: Answer): Promise<Rows> {
+  private async exchange(slot: Slot, flight: Buffer, on: Answer): Promise<Rows> {
     const parsers = this.types.options.parsers as Parsers;
     const rows: unknown[] = [];
     let binds = 0;
     let parsed = false;
     let error: Error | undefined;
-    let decode: ((values: (string | null)[]) => unknown) | undefined;
+    let decode: RowDecoder | undefined;
     slot.inflight++;
     try {
       await slot.conn.request(flight, (type, body) => {
@@ -276,8 +279,8 @@ export class TenantReader {
             return;
           case MSG.dataRow:
             if (binds < 2) return; // the setting's own row
-            decode ??= decoder(on.columns() ?? [], parsers, mode);
-            rows.push(decode(readDataRow(body)));
+            decode ??= on.decoder(parsers);
+            rows.push(decode(body));
             return;
           case MSG.error:
             if (error) return;
@@ -360,7 +363,8 @@ function parameterType(value: unknown): number {
 
 /** How one flight's answer is read: the statement's columns, and what to record of its Describe and Parse. */
 interface Answer {
-  columns(): WireColumn[] | undefined;
+  /** How the statement's DataRows become rows (its columns are known by its first row). */
+  decoder(parsers: Parsers): RowDecoder;
   describe(columns: WireColumn[]): void;
   /** Set when the flight prepares a statement: called if its Parse fails. */
   parseFailed?: (error: Error) => void;
@@ -369,18 +373,45 @@ interface Answer {
 type Parser = ((text: string) => unknown) & { array?: boolean };
 type Parsers = Record<number, Parser | undefined>;
 
-/** Rows as objects (by column name, as postgres.js) or as arrays, each value through its type's parser. */
-function decoder(columns: WireColumn[], parsers: Parsers, mode: Mode) {
+/** A DataRow's body → one row. */
+type RowDecoder = (body: Buffer) => unknown;
+
+/**
+ * Rows as objects (by column name, as postgres.js) or as arrays, each value through its type's
+ * parser, read straight from the DataRow (pg-wire.ts readDataRow, without the array in between).
+ */
+function rowDecoder(columns: WireColumn[], parsers: Parsers, mode: Mode): RowDecoder {
   // postgres.js hands its array parsers the text after the opening brace.
-  const parse = columns.map((c) => {
+  const parse = columns.map((c): ((text: string) => unknown) | undefined => {
     const parser = parsers[c.type];
-    return parser?.array ? (text: string) => parser(text.slice(1)) : parser;
+    return parser?.array ? (text) => parser(text.slice(1)) : parser;
   });
-  const value = (text: string | null, i: number) => (text === null ? null : parse[i] ? parse[i](text) : text);
-  if (mode === 'values') return (texts: (string | null)[]) => texts.map(value);
-  return (texts: (string | null)[]) => {
+  const names = columns.map((c) => c.name);
+  const read = (body: Buffer, into: (i: number, value: unknown) => void) => {
+    const count = body.readInt16BE(0);
+    let at = 2;
+    for (let i = 0; i < count; i++) {
+      const length = body.readInt32BE(at);
+      at += 4;
+      if (length < 0) {
+        into(i, null);
+        continue;
+      }
+      const text = body.toString('utf8', at, (at += length));
+      const parser = parse[i];
+      into(i, parser ? parser(text) : text);
+    }
+  };
+  if (mode === 'values') {
+    return (body) => {
+      const row: unknown[] = [];
+      read(body, (i, value) => (row[i] = value));
+      return row;
+    };
+  }
+  return (body) => {
     const row: Record<string, unknown> = {};
-    for (let i = 0; i < texts.length; i++) row[columns[i]!.name] = value(texts[i] ?? null, i);
+    read(body, (i, value) => (row[names[i]!] = value));
     return row;
   };
 }
