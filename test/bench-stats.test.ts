@@ -122,6 +122,13 @@ describe('targets', () => {
     expect(checks.some((c) => c.name.includes('naive'))).toBe(false);
   });
 
+  it('holds the runner to the faster of the two limits', () => {
+    const r = results();
+    // Faster than postgres.js's limit, slower than the limit on its own wire client: the slower ratio counts.
+    r.db[1] = { ...r.db[1]!, vsLimit: 1.6, vsWireLimit: 0.75 };
+    expect(evaluateTargets(r).find((c) => c.name === 'runner / limit, point, 8 clients')).toMatchObject({ measured: '0.75×', pass: false });
+  });
+
   it('a missing ratio fails its target instead of passing silently', () => {
     const r = results();
     r.db[1] = { ...r.db[1]!, vsLimit: undefined };

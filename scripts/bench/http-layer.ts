@@ -159,7 +159,7 @@ export async function runHttpLayer(
         const run = (target: TargetName, connections: number, durationSec: number) =>
           worker.run({ url: server.url, connections, durationSec, requests: requests[target] });
         // Warm-up: JIT, pools, plans, and (cache on) the cache itself.
-        for (const target of phase.targets) await run(target, Math.max(...opts.connections), Math.min(2, opts.durationSec));
+        for (const target of phase.targets) await run(target, Math.max(...opts.connections), Math.min(2, opts.durationSec / 3));
         sampling = true;
         for (let round = 0; round < opts.rounds; round++) {
           for (const connections of opts.connections) {
