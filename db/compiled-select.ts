@@ -4,7 +4,7 @@
  * SQL or a second idea of a column's type; what is skipped is Drizzle's work per execution
  * (a scoped handle, tracing spans, cache checks, the prepared-query wrapper), ~35 µs of server
  * CPU per tRPC `orders.get` (README, performance). The statement still runs as every tenant read
- * does: TenantReader, one message, the tenant's setting in it, RLS.
+ * does: TenantReader, one flight, the tenant's setting in it, RLS.
  */
 import { fillPlaceholders, getTableColumns, type Column, type SQL } from 'drizzle-orm';
 import { QueryBuilder, type PgTable } from 'drizzle-orm/pg-core';

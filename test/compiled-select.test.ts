@@ -10,26 +10,21 @@ import { compiledSelect } from '../db/compiled-select.js';
 import { customers, orders } from '../db/schema/index.js';
 import type { TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appPool, appReader, makeTenantWithOrders, ownerPool, type Fixture } from './harness.js';
+import { readerFixture, type Fixture, type ReaderFixture } from './harness.js';
 
 const orderById = compiledSelect(orders, eq(orders.id, sql.placeholder('id')));
 const customerById = compiledSelect(customers, eq(customers.id, sql.placeholder('id')));
 
-let owner: Sql;
+let fixture: ReaderFixture;
 let app: Sql;
 let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
 
 beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(1);
-  reader = appReader(1);
-  [a, b] = await Promise.all([makeTenantWithOrders(owner, 2), makeTenantWithOrders(owner, 2)]);
+  ({ app, reader, a, b } = fixture = await readerFixture(2, 2));
 });
-afterAll(async () => {
-  await Promise.all([owner.end(), app.end(), reader.end()]);
-});
+afterAll(() => fixture.end());
 
 describe('compiledSelect', () => {
   it('is Drizzle’s statement, with no tenant predicate of its own', () => {

@@ -30,6 +30,24 @@ export function appReader(connections = 2): TenantReader {
   return new TenantReader(pg.appUrl, { connections, applicationName: 'palisade-test-read' });
 }
 
+/** What the reader's suites share: the owner (fixtures), the app pool, a one-connection reader, two tenants with orders. */
+export interface ReaderFixture {
+  owner: Sql;
+  app: Sql;
+  reader: TenantReader;
+  a: Fixture;
+  b: Fixture;
+  end(): Promise<void>;
+}
+
+export async function readerFixture(ordersOfA = 2, ordersOfB = 3): Promise<ReaderFixture> {
+  const owner = ownerPool();
+  const app = appPool(1);
+  const reader = appReader(1);
+  const [a, b] = await Promise.all([makeTenantWithOrders(owner, ordersOfA), makeTenantWithOrders(owner, ordersOfB)]);
+  return { owner, app, reader, a, b, end: async () => void (await Promise.all([owner.end(), app.end(), reader.end()])) };
+}
+
 /** The platform-admin path's role, as the server's platform procedures use it. */
 export function platformPool(max = 2): Sql {
   return openPool(pg.platformUrl, { max, applicationName: 'palisade-test-platform' });

@@ -12,23 +12,18 @@ import { openPool, type Sql } from '../db/client.js';
 import { sync, WireConnection, Writer } from '../db/pg-wire.js';
 import { TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appPool, appReader, makeTenantWithOrders, ownerPool, pg, type Fixture } from './harness.js';
+import { appReader, pg, readerFixture, type Fixture, type ReaderFixture } from './harness.js';
 
-let owner: Sql;
+let fixture: ReaderFixture;
 let app: Sql;
 let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
 
 beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(1);
-  reader = appReader(1);
-  [a, b] = await Promise.all([makeTenantWithOrders(owner, 2), makeTenantWithOrders(owner, 3)]);
+  ({ app, reader, a, b } = fixture = await readerFixture(2, 3));
 });
-afterAll(async () => {
-  await Promise.all([owner.end(), app.end(), reader.end()]);
-});
+afterAll(() => fixture.end());
 
 const pid = async (r: TenantReader, tenantId: string) => (await r.query(tenantId, 'select pg_backend_pid() as pid', []))[0]!.pid as number;
 

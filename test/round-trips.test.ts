@@ -45,7 +45,7 @@ describe('round trips', () => {
     expect(await measure(() => withTenant(pool, fixture.tenant.id, (tx) => tx.select().from(orders)))).toBe(2);
   });
 
-  it('a one-statement tenant read costs 1 (setting and prepared statement in one message), its first use included', async () => {
+  it('a one-statement tenant read costs 1 (setting and prepared statement in one flight), its first use included', async () => {
     const read = (limit: number) => reader.read(fixture.tenant.id, (db) => db.select().from(orders).limit(limit));
     await read(1); // the connection is set up
     counter.reset();

@@ -1,8 +1,9 @@
 /**
- * The one-message tenant read (db/tenant-read.ts): scoped like withTenant, gone after the message
- * on the same connection, fail-closed on errors, one statement only, values passed as literals
- * that cannot escape, statements prepared once per connection (and re-prepared after a reconnect,
- * deallocated when evicted), and never crossing tenants when many reads pipeline on one connection.
+ * The one-flight tenant read (db/tenant-read.ts): scoped like withTenant, gone after the flight
+ * on the same connection, fail-closed on errors, one statement only, values that cannot escape
+ * (bound, or inlined as literals), statements prepared once per connection (and re-prepared after
+ * a reconnect, closed when evicted), and never crossing tenants when many reads pipeline on one
+ * connection. The wire protocol itself: test/pg-wire.test.ts.
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,23 +11,18 @@ import { openPool, type Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
 import { SingleStatementError, TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appPool, appReader, makeTenantWithOrders, ownerPool, pg, type Fixture } from './harness.js';
+import { appReader, pg, readerFixture, type Fixture, type ReaderFixture } from './harness.js';
 
-let owner: Sql;
+let fixture: ReaderFixture;
 let app: Sql;
 let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
 
 beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(1);
-  reader = appReader(1);
-  [a, b] = await Promise.all([makeTenantWithOrders(owner, 2), makeTenantWithOrders(owner, 3)]);
+  ({ app, reader, a, b } = fixture = await readerFixture(2, 3));
 });
-afterAll(async () => {
-  await Promise.all([owner.end(), app.end(), reader.end()]);
-});
+afterAll(() => fixture.end());
 
 /** What the reader's (only) connection holds, read through the reader itself. */
 async function session(r: TenantReader, tenantId: string) {
@@ -77,7 +73,7 @@ describe('TenantReader', () => {
     await expect(reader.read(`${a.tenant.id}'; select 1; --`, (db) => db.select().from(orders))).rejects.toThrow(/uuid/);
   });
 
-  it('passes values as literals that cannot escape their quotes, prepared or inlined', async () => {
+  it('passes values that cannot escape into the statement, bound or inlined', async () => {
     const hostile = `x' or '1'='1\\'; select * from orders; --`;
     // Declared as postgres.js binds them: `${true}` is a boolean, `${42}` is inferred from `+ 1`.
     const rows = await reader.read(a.tenant.id, (db) => db.execute<{ v: string }>(sql`select ${hostile}::text as v, ${42} + 1 as n, ${true} as b, ${null}::text as z`));
@@ -98,7 +94,7 @@ describe('TenantReader', () => {
     const own = appReader(1);
     const su = openPool(pg.superuserUrl, { max: 1 });
     try {
-      // postgres.js may hold a statement of its own (type lookup on connect): count relative to it.
+      // The connection holds the reader's two setting statements too: count relative to them.
       const first = await session(own, a.tenant.id);
       expect((await session(own, a.tenant.id)).prepared).toBe(first.prepared);
       await own.read(a.tenant.id, (db) => db.select().from(orders));
@@ -106,10 +102,9 @@ describe('TenantReader', () => {
       expect(own.preparedCounts()).toEqual([2]);
 
       await su`select pg_terminate_backend(${first.pid})`;
-      // Reads in the way of the kill fail with the connection (postgres.js 3.4.9 reports it on up
-      // to two queries, and one sent at once after the first failure waits for the next query:
-      // hence the pause); then it reconnects, and the reader re-prepares on the new connection
-      // (26000 answered by PREPARE) without failing the read.
+      // Reads in the way of the kill fail with the connection; the next read opens a new one,
+      // which holds none of the old statements, so the reader prepares again (and a read that
+      // meets a lost name, 26000, is sent again once with its Parse) without failing the read.
       let rows: unknown[] | undefined;
       for (let attempt = 0; attempt < 4 && !rows; attempt++) {
         if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 300));
@@ -127,14 +122,14 @@ describe('TenantReader', () => {
     }
   });
 
-  it('deallocates statements beyond its per-connection limit', async () => {
+  it('closes statements beyond its per-connection limit', async () => {
     const small = new TenantReader(pg.appUrl, { connections: 1, statementsPerConnection: 3 });
     try {
       const before = (await session(small, a.tenant.id)).prepared;
       for (let n = 1; n <= 8; n++) await small.read(a.tenant.id, (db) => db.execute(sql.raw(`select ${n} as n from orders`)));
       const held = await session(small, a.tenant.id);
-      // The limit, one evicted name still to deallocate, and what postgres.js holds of its own
-      // (before counted it plus the counting statement); 11 without eviction.
+      // The limit, one evicted name still to close, and the two setting statements (before counted
+      // them plus the counting statement); 11 without eviction.
       expect(held.prepared).toBeLessThanOrEqual(before + 3);
       expect(held.prepared).toBeGreaterThanOrEqual(3);
       expect(small.preparedCounts()[0]).toBeLessThanOrEqual(3);

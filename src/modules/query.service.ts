@@ -176,7 +176,7 @@ function compile(catalog: Catalog, input: QueryInput, key: string): Compiled {
 
 /**
  * A tenant's own query on the reader (db/tenant-read.ts): the setting, the timeout and the
- * statement in one message. The SQL goes as text, not through a Drizzle session: this is the
+ * statement in one flight. The SQL goes as text, not through a Drizzle session: this is the
  * hot path of every uncached dataset query.
  */
 export async function readQuery(
