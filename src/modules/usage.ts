@@ -37,9 +37,6 @@ interface DayDelta {
   lastActive: number;
 }
 
-/** Tenants written at once by one flush: enough to keep up, few enough to leave the pool to requests. */
-const FLUSH_CONCURRENCY = 4;
-
 /** `YYYY-MM-DD` of the UTC day `at` falls in. */
 export function utcDay(at: Date): string {
   return at.toISOString().slice(0, 10);
@@ -138,23 +135,18 @@ export class UsageRecorder extends BatchWriter {
     const batch = this.pending;
     this.pending = new Map();
     const failures: unknown[] = [];
-    const queue = [...batch];
-    const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        const [tenantId, days] = next;
-        try {
-          await withTenant(this.pool, tenantId, (tx) => writeDeltas(tx, days));
-        } catch (error) {
-          if (sqlState(error) === SQLSTATE.foreignKeyViolation) {
-            this.log('warn', 'usage dropped for a tenant that no longer exists', { tenantId });
-            continue;
-          }
-          for (const [day, delta] of days) addInto(this.deltaFor(this.pending, tenantId, day), delta);
-          failures.push(error);
+    await this.eachTenant(batch, async (tenantId, days) => {
+      try {
+        await withTenant(this.pool, tenantId, (tx) => writeDeltas(tx, days));
+      } catch (error) {
+        if (sqlState(error) === SQLSTATE.foreignKeyViolation) {
+          this.log('warn', 'usage dropped for a tenant that no longer exists', { tenantId });
+          return;
         }
+        for (const [day, delta] of days) addInto(this.deltaFor(this.pending, tenantId, day), delta);
+        failures.push(error);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, queue.length) }, worker));
+    });
     if (failures.length) {
       this.log('warn', 'usage flush failed; counts kept for the next flush', { tenants: failures.length, error: String(failures[0]) });
       throw failures[0];
