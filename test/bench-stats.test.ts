@@ -145,7 +145,7 @@ describe('targets', () => {
       comparison: [{ query: 'point', ratioBase: 0.8, ratioBig: 0.78, ratioDrift: 0.025, p50Growth: 1.3 }],
     };
     const checks = evaluateTargets(r);
-    expect(checks.find((c) => c.name === 'scale: runner/limit drift, point')).toMatchObject({ measured: '2.5%', pass: true });
+    expect(checks.find((c) => c.name === 'scale: runner/wire limit drift, point')).toMatchObject({ measured: '2.5%', pass: true });
     expect(checks.find((c) => c.name === 'scale: small-tenant p50 growth, point')?.pass).toBe(false);
   });
 });

@@ -101,7 +101,7 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[]
   for (const plan of r.plans) checks.push({ name: `plan: ${plan.name}`, goal: 'tenant-leading index, predicate in Index Cond', measured: plan.pass ? 'yes' : 'no', pass: plan.pass });
   if (r.scale) {
     for (const c of r.scale.comparison) {
-      checks.push(atMost(`scale: runner/limit drift, ${c.query}`, 5, c.ratioDrift === undefined ? undefined : c.ratioDrift * 100, '%', 1));
+      checks.push(atMost(`scale: runner/wire limit drift, ${c.query}`, 5, c.ratioDrift === undefined ? undefined : c.ratioDrift * 100, '%', 1));
       checks.push(atMost(`scale: small-tenant p50 growth, ${c.query}`, 1.2, c.p50Growth, '×'));
     }
   }
@@ -210,7 +210,7 @@ export function renderMarkdown(r: BenchResults): string {
       '|---:|---|---|---:|---:|---:|---:|---:|',
       ...sc.cells.map((c) => `| ${num(c.totalOrders)} | ${c.query} | ${c.variant} | ${c.concurrency} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} |`),
       '',
-      '| query | runner/limit (small) | runner/limit (big) | drift | p50 big/small (1 client) |',
+      '| query | runner / wire limit (small) | runner / wire limit (big) | drift | p50 big/small (1 client) |',
       '|---|---:|---:|---:|---:|',
       ...sc.comparison.map((c) => `| ${c.query} | ${fmt(c.ratioBase)} | ${fmt(c.ratioBig)} | ${c.ratioDrift === undefined ? '—' : `${(c.ratioDrift * 100).toFixed(1)}%`} | ${fmt(c.p50Growth)} |`),
     );

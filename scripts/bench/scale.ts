@@ -1,6 +1,7 @@
 /**
  * `--scale`: does RLS cost the same on a bigger table? The same small tenant's point lookup and
- * aggregate, runner vs limit, measured on the base table, then again after other tenants' orders
+ * aggregate, runner vs the wire limit (same client, so the ratio moves only with what isolation
+ * costs, not with two drivers' noise), measured on the base table, then again after other tenants' orders
  * (a second prefix, removed again afterwards) grow the table tenfold. Before each measurement: VACUUM ANALYZE, and the table
  * and its indexes pre-warmed (pg_prewarm, else full scans), so both sizes are measured from memory.
  */
@@ -9,14 +10,14 @@ import { openPool, drizzleOver, type Sql } from '../../db/client.js';
 import { closedLoop } from './db-layer.js';
 import { ensureSeed, purgeSeed } from './seed.js';
 import { medianRound, ratio, round, type RunSummary } from './stats.js';
-import { runVariant, type QueryName, type VariantName } from './variants.js';
+import { runVariant, WireLimit, type QueryName, type VariantName } from './variants.js';
 
 export const SCALE_PREFIX = 'bulk';
 
 export interface ScaleCell {
   totalOrders: number;
   query: QueryName;
-  variant: Extract<VariantName, 'limit' | 'runner'>;
+  variant: Extract<VariantName, 'wire limit' | 'runner'>;
   concurrency: number;
   result: RunSummary;
 }
@@ -26,7 +27,7 @@ export interface ScaleResult {
   sizes: number[];
   cells: ScaleCell[];
   prewarm: 'pg_prewarm' | 'full scan';
-  /** Per query: runner/limit at each size, and the big size's p50 over the base size's (runner). */
+  /** Per query: runner / wire limit at each size, and the big size's p50 over the base size's (runner). */
   comparison: { query: QueryName; ratioBase?: number; ratioBig?: number; ratioDrift?: number; p50Growth?: number }[];
 }
 
@@ -68,7 +69,8 @@ export async function runScale(
   const bypass = openPool(opts.bypassUrl, { max: opts.poolSize, applicationName: 'palisade-bench-limit' });
   const app = openPool(opts.appUrl, { max: opts.poolSize, applicationName: 'palisade-bench-runner' });
   const runner = new TenantReader(opts.appUrl, { connections: opts.poolSize, applicationName: 'palisade-bench-runner' });
-  const pools = { bypass, runner, naive: drizzleOver(app) };
+  const wire = new WireLimit(opts.bypassUrl, opts.poolSize);
+  const pools = { bypass, wire, runner, naive: drizzleOver(app) };
   const cells: ScaleCell[] = [];
   let prewarm: ScaleResult['prewarm'] = 'full scan';
   try {
@@ -78,15 +80,15 @@ export async function runScale(
       prewarm = await warm(su);
       for (const query of ['point', 'aggregate'] as const) {
         for (const concurrency of [1, 8]) {
-          const rounds: Record<string, RunSummary[]> = { limit: [], runner: [] };
+          const rounds: Record<string, RunSummary[]> = { 'wire limit': [], runner: [] };
           const pick = input(query);
           for (let r = 0; r < opts.rounds; r++) {
-            for (const variant of (r % 2 ? ['runner', 'limit'] : ['limit', 'runner']) as ('limit' | 'runner')[]) {
+            for (const variant of (r % 2 ? ['runner', 'wire limit'] : ['wire limit', 'runner']) as ('wire limit' | 'runner')[]) {
               const { summary } = await closedLoop(() => runVariant(pools, variant, query, pick()), concurrency, opts.durationMs);
               rounds[variant]!.push(summary);
             }
           }
-          for (const variant of ['limit', 'runner'] as const) cells.push({ totalOrders, query, variant, concurrency, result: medianRound(rounds[variant]!) });
+          for (const variant of ['wire limit', 'runner'] as const) cells.push({ totalOrders, query, variant, concurrency, result: medianRound(rounds[variant]!) });
         }
       }
     };
@@ -106,11 +108,11 @@ export async function runScale(
     log('scale: removing the extra tenants…');
     await purgeSeed(owner, su, SCALE_PREFIX, opts.dataDir);
     await su.unsafe('vacuum analyze orders');
-    const find = (total: number, query: QueryName, variant: 'limit' | 'runner', concurrency: number) =>
+    const find = (total: number, query: QueryName, variant: 'wire limit' | 'runner', concurrency: number) =>
       cells.find((c) => c.totalOrders === total && c.query === query && c.variant === variant && c.concurrency === concurrency)?.result;
     const comparison = (['point', 'aggregate'] as const).map((query) => {
-      const ratioBase = ratio(find(base, query, 'runner', 8)?.reqPerSec, find(base, query, 'limit', 8)?.reqPerSec);
-      const ratioBig = ratio(find(big, query, 'runner', 8)?.reqPerSec, find(big, query, 'limit', 8)?.reqPerSec);
+      const ratioBase = ratio(find(base, query, 'runner', 8)?.reqPerSec, find(base, query, 'wire limit', 8)?.reqPerSec);
+      const ratioBig = ratio(find(big, query, 'runner', 8)?.reqPerSec, find(big, query, 'wire limit', 8)?.reqPerSec);
       return {
         query,
         ratioBase,
@@ -121,6 +123,6 @@ export async function runScale(
     });
     return { tenant, sizes: [base, big], cells, prewarm, comparison };
   } finally {
-    await Promise.all([su.end(), owner.end(), bypass.end(), app.end(), runner.end()]);
+    await Promise.all([su.end(), owner.end(), bypass.end(), wire.end(), app.end(), runner.end()]);
   }
 }
