@@ -210,9 +210,11 @@ export function renderMarkdown(r: BenchResults): string {
       '|---:|---|---|---:|---:|---:|---:|---:|',
       ...sc.cells.map((c) => `| ${num(c.totalOrders)} | ${c.query} | ${c.variant} | ${c.concurrency} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} |`),
       '',
-      '| query | runner / wire limit (small) | runner / wire limit (big) | drift | p50 big/small (1 client) |',
+      '| query | runner / wire limit (small) | runner / wire limit (big) | drift | p50 big/small (1 client): runner · wire limit |',
       '|---|---:|---:|---:|---:|',
-      ...sc.comparison.map((c) => `| ${c.query} | ${fmt(c.ratioBase)} | ${fmt(c.ratioBig)} | ${c.ratioDrift === undefined ? '—' : `${(c.ratioDrift * 100).toFixed(1)}%`} | ${fmt(c.p50Growth)} |`),
+      ...sc.comparison.map(
+        (c) => `| ${c.query} | ${fmt(c.ratioBase)} | ${fmt(c.ratioBig)} | ${c.ratioDrift === undefined ? '—' : `${(c.ratioDrift * 100).toFixed(1)}%`} | ${fmt(c.p50Growth)} · ${fmt(c.limitP50Growth)} |`,
+      ),
     );
   } else {
     lines.push(`Skipped: ${r.skipped.scale ?? 'not run'}.`);

@@ -28,7 +28,8 @@ export interface ScaleResult {
   cells: ScaleCell[];
   prewarm: 'pg_prewarm' | 'full scan';
   /** Per query: runner / wire limit at each size, and the big size's p50 over the base size's (runner). */
-  comparison: { query: QueryName; ratioBase?: number; ratioBig?: number; ratioDrift?: number; p50Growth?: number }[];
+  /** `limitP50Growth`: the same growth for the wire limit, which has no RLS: what the table's size costs any query. */
+  comparison: { query: QueryName; ratioBase?: number; ratioBig?: number; ratioDrift?: number; p50Growth?: number; limitP50Growth?: number }[];
 }
 
 export interface ScaleOptions {
@@ -119,6 +120,7 @@ export async function runScale(
         ratioBig,
         ratioDrift: ratioBase && ratioBig ? round(Math.abs(ratioBig / ratioBase - 1), 3) : undefined,
         p50Growth: ratio(find(big, query, 'runner', 1)?.p50, find(base, query, 'runner', 1)?.p50),
+        limitP50Growth: ratio(find(big, query, 'wire limit', 1)?.p50, find(base, query, 'wire limit', 1)?.p50),
       };
     });
     return { tenant, sizes: [base, big], cells, prewarm, comparison };
