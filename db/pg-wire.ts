@@ -25,8 +25,6 @@ import postgres from 'postgres';
 export const MSG = {
   parseComplete: 0x31, // '1'
   bindComplete: 0x32, // '2'
-  closeComplete: 0x33, // '3'
-  commandComplete: 0x43, // 'C'
   dataRow: 0x44, // 'D'
   error: 0x45, // 'E'
   noData: 0x6e, // 'n'
