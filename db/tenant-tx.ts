@@ -8,6 +8,8 @@
  * so a single-statement procedure costs two round trips. The setting is transaction-local, so it
  * is gone when the connection goes back to the pool, whatever happened inside.
  */
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import type postgres from 'postgres';
 import { drizzleOver, type Db, type Sql } from './client.js';
 import { scopedHandle } from './scoped-handle.js';
@@ -70,6 +72,51 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
     throw error;
   } finally {
     transaction.open = false;
+    usage.reserved--;
+    conn.release();
+  }
+}
+
+const dialect = new PgDialect();
+
+/**
+ * Batched background writes (audit, usage, last use) for many tenants in one transaction and one
+ * flight: `begin`, then for each tenant its setting followed by its statements, then `commit`.
+ * Statements on one connection run in the order sent, so each runs under the setting of the
+ * tenant it was given for, and the policies' WITH CHECK refuses a row for any other tenant. One
+ * failure rolls back every tenant's writes; callers then retry tenant by tenant (withTenant) to
+ * find the one that failed. A transaction per tenant cost a thousand tenants a thousand commits
+ * and round trips at every flush, competing with requests for the same two cores.
+ */
+export async function writeEachTenant(
+  pool: Sql,
+  writes: ReadonlyMap<string, readonly SQL[]>,
+  options: { synchronousCommit?: boolean } = {},
+): Promise<void> {
+  for (const tenantId of writes.keys()) assertTenantId(tenantId);
+  // Drizzle sets the pool's serializers when it is first built over it (json and jsonb parameters
+  // go as the text they are); the statements here were written for those, so make sure of them.
+  baseFor(pool);
+  const usage = poolUsage(pool);
+  usage.waiting++;
+  const conn = await pool.reserve().finally(() => usage.waiting--);
+  usage.reserved++;
+  try {
+    const sent = [settle(conn.unsafe('begin').execute())];
+    if (options.synchronousCommit === false) sent.push(settle(conn.unsafe("select set_config('synchronous_commit', 'off', true)").execute()));
+    for (const [tenantId, statements] of writes) {
+      sent.push(settle(conn`select set_config('app.tenant_id', ${tenantId}, true)`.execute()));
+      for (const statement of statements) {
+        const { sql: text, params } = dialect.sqlToQuery(statement);
+        sent.push(settle(conn.unsafe(text, params as postgres.ParameterOrJSON<never>[]).execute()));
+      }
+    }
+    for (const result of sent) await result();
+    await conn.unsafe('commit');
+  } catch (error) {
+    await conn.unsafe('rollback').catch(() => undefined);
+    throw error;
+  } finally {
     usage.reserved--;
     conn.release();
   }

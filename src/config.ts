@@ -25,6 +25,7 @@ const envSchema = z.object({
   QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   QUERY_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   QUERY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  AUDIT_CACHE_HITS: z.enum(['summary', 'each'], { error: 'expected summary or each' }).default('summary'),
   CREDENTIAL_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
   CREDENTIAL_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
@@ -60,6 +61,11 @@ export interface Config {
   queryTimeoutMs: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;
+  /**
+   * `summary`: a caller's repeated cache hits of one result fold into one audit event per flush,
+   * with their count; `each`: one event per hit.
+   */
+  auditCacheHits: 'summary' | 'each';
   /**
    * How long a verified key or session is reused without asking the database; 0: never. State
    * changes through the API or CLI evict at once; changes made directly in the database show within this.
@@ -109,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     cacheTtlSeconds: e.QUERY_CACHE_TTL_SECONDS,
     cacheMaxEntries: e.QUERY_CACHE_MAX_ENTRIES,
+    auditCacheHits: e.AUDIT_CACHE_HITS,
     credentialCacheTtlMs: e.CREDENTIAL_CACHE_TTL_MS,
     credentialCacheMaxEntries: e.CREDENTIAL_CACHE_MAX_ENTRIES,
     redisUrl: e.REDIS_URL,

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   lastUsed.start(LAST_USED_FLUSH_MS, (error) => log('warn', 'could not record last use of keys', { error: String(error) }));
   const usage = new UsageRecorder(pool, { log });
   usage.start(config.usageFlushMs, (error) => log('warn', 'could not record usage', { error: String(error) }));
-  const auditBuffer = new AuditBuffer(pool, log);
+  const auditBuffer = new AuditBuffer(pool, log, { foldRepeats: config.auditCacheHits === 'summary' });
   auditBuffer.start(AUDIT_FLUSH_MS, (error) => log('warn', 'could not write query audit events', { error: String(error) }));
   const metrics = new MetricsRegistry({ maxTenantLabels: config.metricsMaxTenantLabels });
   const cache = createQueryCache({ redisUrl: config.redisUrl, maxEntries: config.cacheMaxEntries, log });

@@ -103,6 +103,43 @@ describe('tRPC datasets and query', () => {
     expect(events[0]!.sourceIp).toBeTruthy();
   });
 
+  it('folds one caller’s repeated hits of a result into one counted event per flush', async () => {
+    const { tenant } = await makeTenantWithOrders(owner, 2);
+    const path = '/v1/query?dataset=orders&dimensions=region&metrics=revenue';
+    const ids = ['fold-miss', 'fold-hit-1', 'fold-hit-2', 'fold-hit-3'];
+    for (const id of ids) expect((await rest(path, tenant.apiKey, { headers: { 'x-request-id': id } })).status).toBe(200);
+    await auditBuffer.flush();
+    const events = await auditOf(tenant.id, 'dataset.query');
+    expect(events).toHaveLength(2);
+    const miss = events.find((e) => e.requestId === 'fold-miss')!;
+    expect(miss.details).toMatchObject({ cacheHit: false, rowCount: 2 });
+    expect(miss.details).not.toHaveProperty('count');
+    const hits = events.find((e) => e.requestId === 'fold-hit-1')!;
+    expect(hits.details).toMatchObject({ cacheHit: true, rowCount: 2, count: 3, lastRequestId: 'fold-hit-3', dataset: 'orders' });
+    const { lastAt, maxDurationMs } = hits.details as { lastAt: string; maxDurationMs: number };
+    expect(new Date(lastAt).getTime()).toBeGreaterThanOrEqual(hits.at.getTime());
+    expect(maxDurationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('writes every hit as its own event with AUDIT_CACHE_HITS=each, and folds only identical reads', async () => {
+    const { tenant } = await makeTenantWithOrders(owner, 1);
+    const actor = (requestId: string, sourceIp = '10.0.0.1') => ({ type: 'api_key' as const, id: 'k1', requestId, sourceIp });
+    const event = { action: 'dataset.query', targetType: 'dataset', details: { dataset: 'orders', cacheHit: true, durationMs: 1 } };
+    const at = new Date();
+    const each = new AuditBuffer(app, undefined, { foldRepeats: false });
+    for (const id of ['each-1', 'each-2']) each.recordRepeat(tenant.id, actor(id), event, at, 'entry-a');
+    const folding = new AuditBuffer(app);
+    folding.recordRepeat(tenant.id, actor('fold-1'), event, at, 'entry-a');
+    folding.recordRepeat(tenant.id, actor('fold-2'), event, at, 'entry-a');
+    folding.recordRepeat(tenant.id, actor('fold-3', '10.0.0.2'), event, at, 'entry-a'); // another address
+    folding.recordRepeat(tenant.id, actor('fold-4'), event, at, 'entry-b'); // another result
+    await Promise.all([each.flush(), folding.flush()]);
+    const rows = await auditOf(tenant.id, 'dataset.query');
+    const count = (id: string) => (rows.find((r) => r.requestId === id)?.details as { count?: number } | undefined)?.count ?? (rows.some((r) => r.requestId === id) ? 1 : 0);
+    expect(rows.map((r) => r.requestId).sort()).toEqual(['each-1', 'each-2', 'fold-1', 'fold-3', 'fold-4']);
+    expect([count('fold-1'), count('fold-3'), count('fold-4')]).toEqual([2, 1, 1]);
+  });
+
   it('forgets a tenant’s cached results when the tenant writes', async () => {
     const { tenant, customerId } = await makeTenantWithOrders(owner, 1);
     const api = server.client(tenant.apiKey);

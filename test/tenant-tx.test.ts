@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
-import { TransactionEndedError, withTenant, type TenantDb } from '../db/tenant-tx.js';
+import { sql } from 'drizzle-orm';
+import { TransactionEndedError, withTenant, writeEachTenant, type TenantDb } from '../db/tenant-tx.js';
 import { appPool, makeTenantWithOrders, ownerPool, type Fixture } from './harness.js';
 
 let owner: Sql;
@@ -103,5 +104,61 @@ describe('withTenant', () => {
 
   it('refuses relational queries (db.query.*), which would bypass the transaction’s connection', async () => {
     await expect(withTenant(app, a.tenant.id, (tx) => tx.query.orders.findMany())).rejects.toMatchObject({ cause: expect.any(TransactionEndedError) });
+  });
+});
+
+describe('writeEachTenant', () => {
+  const insertCustomer = (email: string) => sql`insert into ${customers} (name, email) values ('batched', ${email})`;
+  const emailsOf = (tenantId: string) =>
+    withTenant(owner, tenantId, async (tx) => (await tx.select({ email: customers.email }).from(customers)).map((r) => r.email).filter((e) => e.startsWith('batch-')).sort());
+
+  it('writes each tenant’s statements under that tenant’s setting, in one transaction, and leaves the connection clean', async () => {
+    const b = await makeTenantWithOrders(owner, 1);
+    const tag = Math.random().toString(36).slice(2, 8);
+    await writeEachTenant(
+      app,
+      new Map([
+        [a.tenant.id, [insertCustomer(`batch-a1-${tag}@x.example`), insertCustomer(`batch-a2-${tag}@x.example`)]],
+        [b.tenant.id, [insertCustomer(`batch-b1-${tag}@x.example`)]],
+      ]),
+      { synchronousCommit: false },
+    );
+    expect((await emailsOf(a.tenant.id)).filter((e) => e.includes(tag))).toEqual([`batch-a1-${tag}@x.example`, `batch-a2-${tag}@x.example`]);
+    expect((await emailsOf(b.tenant.id)).filter((e) => e.includes(tag))).toEqual([`batch-b1-${tag}@x.example`]);
+    // The pool's only connection: no tenant setting survives, so tenant tables show nothing.
+    const [after] = await app<{ v: string | null; n: string }[]>`select current_setting('app.tenant_id', true) as v, (select count(*) from customers)::text as n`;
+    expect([after?.v ?? '', after?.n]).toEqual(['', '0']);
+  });
+
+  it('refuses a row for another tenant (WITH CHECK) and then writes nothing for anyone', async () => {
+    const b = await makeTenantWithOrders(owner, 1);
+    const tag = Math.random().toString(36).slice(2, 8);
+    const smuggled = sql`insert into ${customers} (tenant_id, name, email) values (${b.tenant.id}, 'smuggled', ${`batch-s-${tag}@x.example`})`;
+    await expect(
+      writeEachTenant(
+        app,
+        new Map([
+          [b.tenant.id, [insertCustomer(`batch-b-${tag}@x.example`)]],
+          [a.tenant.id, [smuggled]],
+        ]),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    expect((await emailsOf(a.tenant.id)).filter((e) => e.includes(tag))).toEqual([]);
+    expect((await emailsOf(b.tenant.id)).filter((e) => e.includes(tag))).toEqual([]);
+  });
+
+  it('sends json parameters as Drizzle does, on a pool no tenant transaction has used yet', async () => {
+    const fresh = appPool(1);
+    try {
+      const rows = JSON.stringify([{ name: 'json', email: `batch-json-${Math.random().toString(36).slice(2, 8)}@x.example` }]);
+      await writeEachTenant(fresh, new Map([[a.tenant.id, [sql`insert into ${customers} (name, email) select name, email from jsonb_to_recordset(${rows}::jsonb) as r(name text, email text)`]]]));
+      expect((await emailsOf(a.tenant.id)).some((e) => e.startsWith('batch-json-'))).toBe(true);
+    } finally {
+      await fresh.end();
+    }
+  });
+
+  it('refuses a tenant id that is not a uuid, before touching the database', async () => {
+    await expect(writeEachTenant(app, new Map([['nope', [insertCustomer('batch-x@x.example')]]]))).rejects.toThrow(/uuid/);
   });
 });

@@ -94,6 +94,24 @@ describe('the direct path answers as the adapter does', () => {
     expect(await both('/trpc/tenants.list', bearer(a))).toMatchObject({ status: 403, body: { error: { data: { reason: 'PLATFORM_ADMIN_REQUIRED' } } } });
   });
 
+  it('a dataset query (a cache hit on both paths), and its input and resolver errors', async () => {
+    const query = (input: unknown) => `/trpc/query?input=${encodeURIComponent(JSON.stringify(input))}`;
+    const revenue = query({ dataset: 'orders', dimensions: ['region'], metrics: ['revenue'] });
+    await ask(revenue, bearer(a), false); // warms the cache, so both answers below are hits
+    const timeless = async (viaAdapter: boolean) => {
+      const answer = await ask(revenue, bearer(a), viaAdapter);
+      const data = (answer.body as { result: { data: { durationMs: number } } }).result.data;
+      expect(data.durationMs).toBeGreaterThanOrEqual(0);
+      data.durationMs = 0;
+      return answer;
+    };
+    const direct = await timeless(false);
+    expect(direct).toEqual(await timeless(true));
+    expect(direct.body).toMatchObject({ result: { data: { cached: true, rowCount: 2 } } });
+    expect(await both(query({ dataset: 'orders', metrics: ['revenue'], colour: 'red' }), bearer(a))).toMatchObject({ status: 400, body: { error: { data: { reason: 'INVALID_INPUT' } } } });
+    expect(await both(query({ dataset: 'orders', metrics: ['nope'] }), bearer(a))).toMatchObject({ status: 400, body: { error: { message: expect.stringContaining('nope') } } });
+  });
+
   it('a spent rate limit: 429 with Retry-After on both paths', async () => {
     let status = 200;
     for (let i = 0; i < 40 && status !== 429; i++) status = (await fetch(`${server.url}${get(limited.orderIds[0]!)}`, { headers: bearer(limited) })).status;

@@ -149,11 +149,15 @@ describe('UsageRecorder', () => {
     }
   });
 
-  it('drops the counts of a tenant that no longer exists instead of retrying forever', async () => {
+  it('drops the counts of a tenant that no longer exists instead of retrying forever, and still writes the tenants flushed with it', async () => {
+    const live = await makeTenant(owner, 'Usage beside a missing tenant');
     const recorder = new UsageRecorder(app);
+    recorder.record(live.id, { at: NOON, durationMs: 1 });
     recorder.record('00000000-0000-4000-8000-000000000000', { at: NOON, durationMs: 1 });
+    // One group: its transaction fails on the missing tenant, then each tenant is written alone.
     await recorder.flush();
     expect(recorder.pendingTenants()).toEqual([]);
+    expect(await storedRows(live.id)).toMatchObject([{ day: '2026-04-10', requests: 1 }]);
   });
 
   it('stop() flushes what is left', async () => {

@@ -3,7 +3,8 @@
  * directly: a single (unbatched, unstreamed) GET of a query procedure, the hot path of dashboards,
  * BI tools and curl. For that call the adapter builds a WHATWG Request, two combined AbortSignals
  * and two Headers objects; answering it directly cut a tRPC `orders.get`'s server CPU by a quarter
- * (README, performance). The direct path calls the same procedure with the same context, raw input
+ * (README, performance). The direct path calls the same procedure (through trpc/invoke.ts, which
+ * skips tRPC's copying of options at every middleware) with the same context, raw input
  * and error formatter and answers the same status, headers and body; test/trpc-route.test.ts holds
  * the two side by side. Anything it is unsure of (a missing procedure, a mutation, input that is
  * not JSON, `batch`, JSONL) is left to the adapter, so tRPC itself words those errors.
@@ -15,6 +16,7 @@ import type { Context as HonoContext, Handler } from 'hono';
 import { requestHeaders, type RequestHeaders } from './request-headers.js';
 import type { RequestStatsEnv } from './request-stats.js';
 import type { Context, ResponseHeaders } from '../trpc/context.js';
+import { invokeQuery } from '../trpc/invoke.js';
 
 const ENDPOINT = '/trpc/';
 
@@ -98,7 +100,7 @@ export function trpcRoute({ router, createContext, onError }: TrpcRouteOptions):
     let body: unknown;
     let status = 200;
     try {
-      const data: unknown = await procedure({ path, ctx, type: 'query', getRawInput: () => Promise.resolve(input), signal: undefined, batchIndex: 0 });
+      const data = await invokeQuery(procedure, { path, ctx, getRawInput: () => Promise.resolve(input) });
       body = { result: { data } };
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);

@@ -8,8 +8,20 @@
  * bench saw ten at once, 20 s each, and RSS past 300 MB). The next tick after it takes whatever
  * was collected meanwhile, in one batch.
  */
-/** Tenants a flush writes at once: enough to keep up, few enough to leave the pool to requests. */
+/** Tenants (or groups) a flush writes at once: enough to keep up, few enough to leave the pool to requests. */
 const FLUSH_CONCURRENCY = 4;
+/** A group's bounds: one transaction's worth of tenants, and of rows (a group's statements travel in one flight). */
+const GROUP_TENANTS = 50;
+const GROUP_WEIGHT = 5_000;
+
+export interface GroupWrite<T> {
+  /** Rows (or a proxy for them) in one tenant's share, to bound a group's size. */
+  weight(share: T): number;
+  /** Writes a whole group at once (db/tenant-tx.ts writeEachTenant). */
+  group(shares: ReadonlyMap<string, T>): Promise<void>;
+  /** Writes one tenant's share and handles its own failure: the fallback when its group failed. */
+  one(tenantId: string, share: T): Promise<void>;
+}
 
 export abstract class BatchWriter {
   private timer: NodeJS.Timeout | undefined;
@@ -27,13 +39,35 @@ export abstract class BatchWriter {
     this.timer.unref();
   }
 
-  /** `write` for each tenant's share of a batch, a few tenants at a time; `write` handles its own failures. */
-  protected async eachTenant<T>(batch: ReadonlyMap<string, T>, write: (tenantId: string, share: T) => Promise<void>): Promise<void> {
-    const queue = [...batch];
+  /**
+   * `write.group` for groups of tenants, a few groups at a time. A group that fails is written
+   * again tenant by tenant, so one tenant's failure (purged meanwhile, say) costs only its own share.
+   */
+  protected async eachGroup<T>(batch: ReadonlyMap<string, T>, write: GroupWrite<T>): Promise<void> {
+    const groups: Map<string, T>[] = [];
+    let current = new Map<string, T>();
+    let weight = 0;
+    for (const [tenantId, share] of batch) {
+      const w = write.weight(share);
+      if (current.size > 0 && (current.size >= GROUP_TENANTS || weight + w > GROUP_WEIGHT)) {
+        groups.push(current);
+        current = new Map();
+        weight = 0;
+      }
+      current.set(tenantId, share);
+      weight += w;
+    }
+    if (current.size > 0) groups.push(current);
     const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await write(next[0], next[1]);
+      for (let group = groups.shift(); group; group = groups.shift()) {
+        try {
+          await write.group(group);
+        } catch {
+          for (const [tenantId, share] of group) await write.one(tenantId, share);
+        }
+      }
     };
-    await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, queue.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, groups.length) }, worker));
   }
 
   async stop(): Promise<void> {

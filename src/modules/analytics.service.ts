@@ -66,7 +66,7 @@ function elapsed(started: number): number {
 
 /**
  * A tenant's own query: cached per tenant and role; audited as `dataset.query`, hit or miss, in
- * the next audit batch. A miss is one read-only statement in one round trip (TenantReader), with
+ * the next audit batch (repeated hits of one entry by one caller counted in one event). A miss is one read-only statement in one round trip (TenantReader), with
  * the statement timeout set in the same message.
  */
 export async function queryDataset(
@@ -89,9 +89,10 @@ export async function queryDataset(
       : undefined;
   const hit = key ? await deps.cache.get(key) : undefined;
   const at = new Date();
-  if (hit !== undefined) {
+  if (key && hit !== undefined) {
     const output = JSON.parse(hit) as QueryOutput;
-    deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), true) }, at);
+    // The same caller reading the same entry again folds into one event per flush (audit-buffer.ts).
+    deps.audit.recordRepeat(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), true) }, at, key);
     return { ...output, cached: true, durationMs: elapsed(started) };
   }
   const { statementTimeoutMs } = deps;

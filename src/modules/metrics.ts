@@ -72,6 +72,8 @@ export class MetricsRegistry {
   private readonly rateLimits = new Map<string, number>();
   private readonly durations = new Map<string, Histogram>();
   private pool: () => PoolState = () => ({ inUse: 0, waiting: 0, max: 0 });
+  /** `tenant="…"` per tenant label, escaped once: the label set is bounded, and every request needs one. */
+  private readonly tenantPairs = new Map<string, string>();
 
   constructor(options: { maxTenantLabels?: number } = {}) {
     this.maxTenantLabels = options.maxTenantLabels ?? 50;
@@ -88,10 +90,19 @@ export class MetricsRegistry {
     return OTHER_TENANTS;
   }
 
-  observeRequest({ tenant, transport, status, durationMs }: RequestObservation): void {
+  /** `tenant="…"` for the tenant's label. */
+  private tenantPair(tenant: string | null): string {
     const label = this.tenantLabel(tenant);
-    increment(this.requests, labels({ tenant: label, transport, status_class: statusClass(status) }));
-    const key = labels({ tenant: label });
+    let pair = this.tenantPairs.get(label);
+    if (pair === undefined) this.tenantPairs.set(label, (pair = `tenant="${escapeLabelValue(label)}"`));
+    return pair;
+  }
+
+  observeRequest({ tenant, transport, status, durationMs }: RequestObservation): void {
+    const pair = this.tenantPair(tenant);
+    // transport and status class are fixed words: nothing to escape.
+    increment(this.requests, `{${pair},transport="${transport}",status_class="${statusClass(status)}"}`);
+    const key = `{${pair}}`;
     let histogram = this.durations.get(key);
     if (!histogram) this.durations.set(key, (histogram = { counts: new Array<number>(DURATION_BOUNDS_S.length + 1).fill(0), sum: 0, count: 0 }));
     const seconds = Math.max(0, durationMs) / 1000;
@@ -102,11 +113,11 @@ export class MetricsRegistry {
   }
 
   cacheResult(tenant: string | null, hit: boolean): void {
-    increment(this.cache, labels({ tenant: this.tenantLabel(tenant), result: hit ? 'hit' : 'miss' }));
+    increment(this.cache, `{${this.tenantPair(tenant)},result="${hit ? 'hit' : 'miss'}"}`);
   }
 
   rateLimited(tenant: string | null): void {
-    increment(this.rateLimits, labels({ tenant: this.tenantLabel(tenant) }));
+    increment(this.rateLimits, `{${this.tenantPair(tenant)}}`);
   }
 
   /** The app pool's state: a snapshot, or a function read at every render (always current). */

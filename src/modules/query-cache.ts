@@ -36,6 +36,22 @@ export function canonicalJson(value: unknown): string {
   }) ?? 'null';
 }
 
+/** Hashes of recent requests by their text: dashboards repeat a few queries, so most hits skip SHA-256. */
+const recentHashes = new Map<string, string>();
+const MAX_RECENT_HASHES = 1_000;
+
+/** A string request is its own canonical text (the analytics service passes one); anything else is made canonical. */
+function requestHash(request: unknown): string {
+  const text = typeof request === 'string' ? request : canonicalJson(request);
+  let hash = recentHashes.get(text);
+  if (hash === undefined) {
+    hash = createHash('sha256').update(text).digest('hex');
+    if (recentHashes.size >= MAX_RECENT_HASHES) recentHashes.clear();
+    recentHashes.set(text, hash);
+  }
+  return hash;
+}
+
 /**
  * `q:<tenantId>:<role>:<version>:<sha256 of the canonical request>`. Tenant and role come first
  * and may not contain ':', so no two tenants or roles can produce the same key.
@@ -45,8 +61,7 @@ export function cacheKey(parts: { tenantId: string; role: string; version: numbe
     if (value === '' || value.includes(':')) throw new Error(`cacheKey: ${name} must be non-empty and contain no ':' (got ${JSON.stringify(value)})`);
   }
   if (!Number.isInteger(parts.version)) throw new Error(`cacheKey: version must be an integer (got ${parts.version})`);
-  const hash = createHash('sha256').update(canonicalJson(parts.request)).digest('hex');
-  return `q:${parts.tenantId}:${parts.role}:${parts.version}:${hash}`;
+  return `q:${parts.tenantId}:${parts.role}:${parts.version}:${requestHash(parts.request)}`;
 }
 
 function cacheable(key: string): boolean {

@@ -38,4 +38,12 @@ describe('utcDay', () => {
     expect(utcDay(new Date('2026-03-01T23:59:59.999Z'))).toBe('2026-03-01');
     expect(utcDay(new Date('2026-03-02T00:00:00+02:00'))).toBe('2026-03-01');
   });
+
+  it('answers each call for its own day (it remembers only the last one asked)', () => {
+    expect(utcDay(new Date('2026-03-01T12:00:00Z'))).toBe('2026-03-01');
+    expect(utcDay(new Date('2026-03-02T00:00:00Z'))).toBe('2026-03-02');
+    expect(utcDay(new Date('2026-03-01T23:59:59.999Z'))).toBe('2026-03-01');
+    expect(utcDay(new Date('1969-12-31T23:00:00Z'))).toBe('1969-12-31');
+    expect(() => utcDay(new Date(Number.NaN))).toThrow(RangeError);
+  });
 });

@@ -1,14 +1,14 @@
 /**
  * Per-tenant usage without a write per request: `record` adds each request to in-memory counters
  * per tenant per UTC day, and `flush` adds those counters to `usage_daily` with one upsert per
- * tenant, inside that tenant's own transaction. The server flushes on a timer and at shutdown, so
+ * tenant, under that tenant's setting (many tenants to a transaction, db/tenant-tx.ts writeEachTenant). The server flushes on a timer and at shutdown, so
  * what `getUsage` reports lags by at most one flush interval (and a crash loses at most that).
  */
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Sql } from '../../db/client.js';
 import { LATENCY_BUCKET_COUNT, LATENCY_BUCKETS_MS } from '../../db/schema/index.js';
-import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
+import { withTenant, writeEachTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { DAY_MS, systemClock, type Clock } from '../lib/clock.js';
 import { silentLogger, type Logger } from '../lib/log.js';
 import { SQLSTATE, sqlState } from '../lib/pg-errors.js';
@@ -38,8 +38,16 @@ interface DayDelta {
 }
 
 /** `YYYY-MM-DD` of the UTC day `at` falls in. */
+/** The last day asked for and where it starts and ends: every request asks, and nearly always for today. */
+let lastDay = { start: 0, end: 0, text: '' };
+
 export function utcDay(at: Date): string {
-  return at.toISOString().slice(0, 10);
+  const t = at.getTime();
+  if (t >= lastDay.start && t < lastDay.end) return lastDay.text;
+  const start = Math.floor(t / DAY_MS) * DAY_MS;
+  const text = at.toISOString().slice(0, 10);
+  if (Number.isFinite(start)) lastDay = { start, end: start + DAY_MS, text };
+  return text;
 }
 
 /** Index into LATENCY_BUCKETS_MS (upper bounds inclusive); the last index is the unbounded bucket. */
@@ -126,8 +134,8 @@ export class UsageRecorder extends BatchWriter {
   }
 
   /**
-   * Adds everything recorded so far to `usage_daily`: one transaction and one upsert per tenant.
-   * A tenant whose write fails keeps its counts for the next flush (merged with newer ones), and
+   * Adds everything recorded so far to `usage_daily`: one upsert per tenant, many tenants to a
+   * transaction; a group that fails is written again tenant by tenant. A tenant whose write fails keeps its counts for the next flush (merged with newer ones), and
    * the first failure is rethrown once every tenant was tried. Counts of a tenant that no longer
    * exists (purged) are dropped.
    */
@@ -135,17 +143,21 @@ export class UsageRecorder extends BatchWriter {
     const batch = this.pending;
     this.pending = new Map();
     const failures: unknown[] = [];
-    await this.eachTenant(batch, async (tenantId, days) => {
-      try {
-        await withTenant(this.pool, tenantId, (tx) => writeDeltas(tx, days));
-      } catch (error) {
-        if (sqlState(error) === SQLSTATE.foreignKeyViolation) {
-          this.log('warn', 'usage dropped for a tenant that no longer exists', { tenantId });
-          return;
+    await this.eachGroup(batch, {
+      weight: (days) => days.size,
+      group: (shares) => writeEachTenant(this.pool, new Map([...shares].map(([tenantId, days]) => [tenantId, [upsertDeltas(days)]]))),
+      one: async (tenantId, days) => {
+        try {
+          await withTenant(this.pool, tenantId, (tx) => tx.execute(upsertDeltas(days)));
+        } catch (error) {
+          if (sqlState(error) === SQLSTATE.foreignKeyViolation) {
+            this.log('warn', 'usage dropped for a tenant that no longer exists', { tenantId });
+            return;
+          }
+          for (const [day, delta] of days) addInto(this.deltaFor(this.pending, tenantId, day), delta);
+          failures.push(error);
         }
-        for (const [day, delta] of days) addInto(this.deltaFor(this.pending, tenantId, day), delta);
-        failures.push(error);
-      }
+      },
     });
     if (failures.length) {
       this.log('warn', 'usage flush failed; counts kept for the next flush', { tenants: failures.length, error: String(failures[0]) });
@@ -168,7 +180,7 @@ export class UsageRecorder extends BatchWriter {
  * restarted one) flushing the same tenant and day add up instead of overwriting each other.
  * The rows travel as one JSON parameter: Drizzle's pool serializers do not send JS arrays.
  */
-async function writeDeltas(tx: TenantDb, days: Map<string, DayDelta>): Promise<void> {
+function upsertDeltas(days: Map<string, DayDelta>): SQL {
   const rows = JSON.stringify(
     [...days].map(([day, d]) => ({
       day,
@@ -182,7 +194,7 @@ async function writeDeltas(tx: TenantDb, days: Map<string, DayDelta>): Promise<v
       last_active: new Date(d.lastActive).toISOString(),
     })),
   );
-  await tx.execute(sql`
+  return sql`
     insert into usage_daily as u
       (day, requests, dataset_queries, cache_hits, errors, rate_limited, total_duration_ms, latency_buckets, last_active)
     select r.day, r.requests, r.dataset_queries, r.cache_hits, r.errors, r.rate_limited, r.total_duration_ms, r.latency_buckets, r.last_active
@@ -199,7 +211,7 @@ async function writeDeltas(tx: TenantDb, days: Map<string, DayDelta>): Promise<v
       latency_buckets = array(
         select coalesce(a, 0) + coalesce(b, 0)
         from unnest(u.latency_buckets, excluded.latency_buckets) with ordinality as x(a, b, n) order by n),
-      last_active = greatest(u.last_active, excluded.last_active)`);
+      last_active = greatest(u.last_active, excluded.last_active)`;
 }
 
 export const getUsageInput = z
