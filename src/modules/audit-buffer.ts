@@ -9,8 +9,9 @@
  * Repeats (`recordRepeat`: the same actor, from the same address, reading the same cache entry)
  * are folded, when the buffer is built with `foldRepeats`, into one row per flush that counts them
  * (`details.count`, `lastAt`, `lastRequestId`, `maxDurationMs`). A dashboard polling a cached
- * result then costs one insert per interval instead of one per request: the per-row insert was a
- * third of a cache hit's cost (README, Performance). A single event is written as it came.
+ * result then costs one insert per interval instead of one per request: a row per hit took a
+ * fifth to a third off cached throughput in the bench (README, Performance). A single event is
+ * written as it came.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Sql } from '../../db/client.js';

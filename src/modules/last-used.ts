@@ -1,8 +1,9 @@
 /**
  * `lastUsedAt` for API keys and sessions without a write on every request: requests only note
  * the time in memory, and `flush` writes each tenant's latest times in one statement per table,
- * under that tenant's setting (many tenants to a transaction, db/tenant-tx.ts writeEachTenant). The server flushes on a timer and at shutdown, so at
- * most one interval of precision is lost if the process dies.
+ * under that tenant's setting (many tenants to a transaction, db/tenant-tx.ts writeEachTenant).
+ * The server flushes on a timer and at shutdown, so at most one interval of precision is lost if
+ * the process dies.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Sql } from '../../db/client.js';

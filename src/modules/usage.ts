@@ -1,8 +1,9 @@
 /**
  * Per-tenant usage without a write per request: `record` adds each request to in-memory counters
  * per tenant per UTC day, and `flush` adds those counters to `usage_daily` with one upsert per
- * tenant, under that tenant's setting (many tenants to a transaction, db/tenant-tx.ts writeEachTenant). The server flushes on a timer and at shutdown, so
- * what `getUsage` reports lags by at most one flush interval (and a crash loses at most that).
+ * tenant, under that tenant's setting (many tenants to a transaction, db/tenant-tx.ts
+ * writeEachTenant). The server flushes on a timer and at shutdown, so what `getUsage` reports lags
+ * by at most one flush interval (and a crash loses at most that).
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
@@ -135,9 +136,10 @@ export class UsageRecorder extends BatchWriter {
 
   /**
    * Adds everything recorded so far to `usage_daily`: one upsert per tenant, many tenants to a
-   * transaction; a group that fails is written again tenant by tenant. A tenant whose write fails keeps its counts for the next flush (merged with newer ones), and
-   * the first failure is rethrown once every tenant was tried. Counts of a tenant that no longer
-   * exists (purged) are dropped.
+   * transaction; a group that fails is written again tenant by tenant. A tenant whose write fails
+   * keeps its counts for the next flush (merged with newer ones), and the first failure is
+   * rethrown once every tenant was tried. Counts of a tenant that no longer exists (purged) are
+   * dropped.
    */
   async flush(): Promise<void> {
     const batch = this.pending;
