@@ -108,7 +108,9 @@ export async function runScale(
     // Back to the base size, so later runs without --scale measure what they say they do.
     log('scale: removing the extra tenants…');
     await purgeSeed(owner, su, SCALE_PREFIX, opts.dataDir);
-    await su.unsafe('vacuum analyze orders');
+    // FULL: a plain vacuum leaves the table at its tenfold size on disk, and the next run's plans
+    // (and its pages read) would be those of a mostly empty 10M-row table.
+    await su.unsafe('vacuum full analyze orders');
     const find = (total: number, query: QueryName, variant: 'wire limit' | 'runner', concurrency: number) =>
       cells.find((c) => c.totalOrders === total && c.query === query && c.variant === variant && c.concurrency === concurrency)?.result;
     const comparison = (['point', 'aggregate'] as const).map((query) => {

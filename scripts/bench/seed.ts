@@ -82,7 +82,9 @@ export async function ensureSeed(
   fs.chmodSync(file, 0o600);
   // A replaced seed leaves its old rows dead in the table: without a vacuum the planner sees a
   // bloated table (a sequential scan for the largest tenant) and every variant reads dead pages.
-  if (have.ids.size) await su.unsafe('vacuum analyze orders');
+  // FULL, because a plain vacuum keeps the pages: after a --scale run (10M rows) a --quick seed of
+  // 200,000 rows sat in a table of 10M rows' pages and its largest tenant's plan changed.
+  if (have.ids.size) await su.unsafe('vacuum full analyze orders');
   log(`seeded in ${(result.elapsedMs / 1000).toFixed(1)} s`);
   return { prefix: opts.prefix, tenants: result.tenants, totalOrders: opts.orders, seeded: true, seedMs: result.elapsedMs, keysFile: file };
 }
