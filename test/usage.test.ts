@@ -151,13 +151,15 @@ describe('UsageRecorder', () => {
 
   it('drops the counts of a tenant that no longer exists instead of retrying forever, and still writes the tenants flushed with it', async () => {
     const live = await makeTenant(owner, 'Usage beside a missing tenant');
-    const recorder = new UsageRecorder(app);
+    const logged: string[] = [];
+    const recorder = new UsageRecorder(app, { log: (level, message) => void logged.push(`${level}: ${message}`) });
     recorder.record(live.id, { at: NOON, durationMs: 1 });
     recorder.record('00000000-0000-4000-8000-000000000000', { at: NOON, durationMs: 1 });
     // One group: its transaction fails on the missing tenant, then each tenant is written alone.
     await recorder.flush();
     expect(recorder.pendingTenants()).toEqual([]);
     expect(await storedRows(live.id)).toMatchObject([{ day: '2026-04-10', requests: 1 }]);
+    expect(logged).toEqual(['warn: batched write failed; writing each tenant on its own', 'warn: usage dropped for a tenant that no longer exists']);
   });
 
   it('stop() flushes what is left', async () => {

@@ -21,6 +21,12 @@ export interface GroupWrite<T> {
   group(shares: ReadonlyMap<string, T>): Promise<void>;
   /** Writes one tenant's share and handles its own failure: the fallback when its group failed. */
   one(tenantId: string, share: T): Promise<void>;
+  /**
+   * Told when a group failed, before its tenants are written one by one: a group that fails and
+   * then succeeds tenant by tenant is otherwise silent (a bug in the group path would only show
+   * as more transactions).
+   */
+  groupFailed?(error: unknown, tenants: number): void;
 }
 
 export abstract class BatchWriter {
@@ -62,7 +68,8 @@ export abstract class BatchWriter {
       for (let group = groups.shift(); group; group = groups.shift()) {
         try {
           await write.group(group);
-        } catch {
+        } catch (error) {
+          write.groupFailed?.(error, group.size);
           for (const [tenantId, share] of group) await write.one(tenantId, share);
         }
       }

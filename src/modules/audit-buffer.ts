@@ -162,6 +162,7 @@ export class AuditBuffer extends BatchWriter {
     const failures: unknown[] = [];
     await this.eachGroup(batch, {
       weight: (rows) => rows.length,
+      groupFailed: (error, tenants) => this.log('warn', 'batched write failed; writing each tenant on its own', { tenants, error: String(error) }),
       group: (shares) => writeEachTenant(this.pool, new Map([...shares].map(([tenantId, rows]) => [tenantId, inserts(rows)])), { synchronousCommit: false }),
       one: async (tenantId, rows) => {
         try {

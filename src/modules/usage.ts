@@ -147,6 +147,7 @@ export class UsageRecorder extends BatchWriter {
     const failures: unknown[] = [];
     await this.eachGroup(batch, {
       weight: (days) => days.size,
+      groupFailed: (error, tenants) => this.log('warn', 'batched write failed; writing each tenant on its own', { tenants, error: String(error) }),
       group: (shares) => writeEachTenant(this.pool, new Map([...shares].map(([tenantId, days]) => [tenantId, [upsertDeltas(days)]]))),
       one: async (tenantId, days) => {
         try {
