@@ -32,6 +32,8 @@ describe('loadConfig', () => {
     expect(custom.alerts.errorRate).toBe(0.5);
     expect(() => loadConfig({ TENANT_RATE_LIMIT: '600 per minute' })).toThrow(/TENANT_RATE_LIMIT: expected <n>\/second/);
     expect(() => loadConfig({ REDIS_URL: 'localhost:6379' })).toThrow(/REDIS_URL: expected a redis:\/\//);
+    expect([c.auditCacheHits, loadConfig({ AUDIT_CACHE_HITS: 'each' }).auditCacheHits]).toEqual(['summary', 'each']);
+    expect(() => loadConfig({ AUDIT_CACHE_HITS: 'all' })).toThrow(/AUDIT_CACHE_HITS: expected summary or each/);
   });
 
   it('reads the credential cache settings: 5 s and 10,000 entries by default, 0 turns it off', () => {

@@ -66,8 +66,9 @@ function elapsed(started: number): number {
 
 /**
  * A tenant's own query: cached per tenant and role; audited as `dataset.query`, hit or miss, in
- * the next audit batch (repeated hits of one entry by one caller counted in one event). A miss is one read-only statement in one round trip (TenantReader), with
- * the statement timeout set in the same message.
+ * the next audit batch (repeated hits of one entry by one caller counted in one event). A miss is
+ * one read-only statement in one round trip (TenantReader), with the statement timeout set in the
+ * same message.
  */
 export async function queryDataset(
   reader: TenantReader,
