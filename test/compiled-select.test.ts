@@ -4,27 +4,22 @@
  * its own tenant's rows, even when runs of different tenants share one connection.
  */
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { compiledSelect } from '../db/compiled-select.js';
 import { customers, orders } from '../db/schema/index.js';
 import type { TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { readerFixture, type Fixture, type ReaderFixture } from './harness.js';
+import { useReaderFixture, type Fixture } from './harness.js';
 
 const orderById = compiledSelect(orders, eq(orders.id, sql.placeholder('id')));
 const customerById = compiledSelect(customers, eq(customers.id, sql.placeholder('id')));
 
-let fixture: ReaderFixture;
 let app: Sql;
 let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
-
-beforeAll(async () => {
-  ({ app, reader, a, b } = fixture = await readerFixture(2, 2));
-});
-afterAll(() => fixture.end());
+useReaderFixture(2, 2, (fixture) => ({ app, reader, a, b } = fixture));
 
 describe('compiledSelect', () => {
   it('is Drizzle’s statement, with no tenant predicate of its own', () => {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { TenantReader } from '../db/tenant-read.js';
 import { openPool, type Sql } from '../db/client.js';
 import { apiKeys, customers, orders } from '../db/schema/index.js';
@@ -40,12 +40,25 @@ export interface ReaderFixture {
   end(): Promise<void>;
 }
 
-export async function readerFixture(ordersOfA = 2, ordersOfB = 3): Promise<ReaderFixture> {
+async function readerFixture(ordersOfA: number, ordersOfB: number): Promise<ReaderFixture> {
   const owner = ownerPool();
   const app = appPool(1);
   const reader = appReader(1);
   const [a, b] = await Promise.all([makeTenantWithOrders(owner, ordersOfA), makeTenantWithOrders(owner, ordersOfB)]);
   return { owner, app, reader, a, b, end: async () => void (await Promise.all([owner.end(), app.end(), reader.end()])) };
+}
+
+/**
+ * For the reader's test files: two tenants with orders, a one-connection app pool and a
+ * one-connection reader, made before the file's tests (handed to `take`) and ended after them.
+ */
+export function useReaderFixture(ordersOfA: number, ordersOfB: number, take: (fixture: ReaderFixture) => void): void {
+  let fixture: ReaderFixture | undefined;
+  beforeAll(async () => {
+    fixture = await readerFixture(ordersOfA, ordersOfB);
+    take(fixture);
+  });
+  afterAll(() => fixture?.end());
 }
 
 /** The platform-admin path's role, as the server's platform procedures use it. */

@@ -7,23 +7,18 @@
  * cannot prepare one untyped.
  */
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { sync, WireConnection, Writer } from '../db/pg-wire.js';
 import { TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appReader, pg, readerFixture, type Fixture, type ReaderFixture } from './harness.js';
+import { appReader, pg, useReaderFixture, type Fixture } from './harness.js';
 
-let fixture: ReaderFixture;
 let app: Sql;
 let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
-
-beforeAll(async () => {
-  ({ app, reader, a, b } = fixture = await readerFixture(2, 3));
-});
-afterAll(() => fixture.end());
+useReaderFixture(2, 3, (fixture) => ({ app, reader, a, b } = fixture));
 
 const pid = async (r: TenantReader, tenantId: string) => (await r.query(tenantId, 'select pg_backend_pid() as pid', []))[0]!.pid as number;
 

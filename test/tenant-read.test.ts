@@ -6,23 +6,18 @@
  * connection. The wire protocol itself: test/pg-wire.test.ts.
  */
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
 import { SingleStatementError, TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appReader, pg, readerFixture, type Fixture, type ReaderFixture } from './harness.js';
+import { appReader, pg, useReaderFixture, type Fixture } from './harness.js';
 
-let fixture: ReaderFixture;
 let app: Sql;
 let reader: TenantReader;
 let a: Fixture;
 let b: Fixture;
-
-beforeAll(async () => {
-  ({ app, reader, a, b } = fixture = await readerFixture(2, 3));
-});
-afterAll(() => fixture.end());
+useReaderFixture(2, 3, (fixture) => ({ app, reader, a, b } = fixture));
 
 /** What the reader's (only) connection holds, read through the reader itself. */
 async function session(r: TenantReader, tenantId: string) {
