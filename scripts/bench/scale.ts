@@ -27,8 +27,11 @@ export interface ScaleResult {
   sizes: number[];
   cells: ScaleCell[];
   prewarm: 'pg_prewarm' | 'full scan';
-  /** Per query: runner / wire limit at each size, and the big size's p50 over the base size's (runner). */
-  /** `limitP50Growth`: the same growth for the wire limit, which has no RLS: what the table's size costs any query. */
+  /**
+   * Per query: runner / wire limit at each size, and the big size's p50 over the base size's
+   * (`p50Growth` for the runner; `limitP50Growth` for the wire limit, which has no RLS: what the
+   * table's size costs any query).
+   */
   comparison: { query: QueryName; ratioBase?: number; ratioBig?: number; ratioDrift?: number; p50Growth?: number; limitP50Growth?: number }[];
 }
 

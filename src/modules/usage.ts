@@ -38,10 +38,10 @@ interface DayDelta {
   lastActive: number;
 }
 
-/** `YYYY-MM-DD` of the UTC day `at` falls in. */
 /** The last day asked for and where it starts and ends: every request asks, and nearly always for today. */
 let lastDay = { start: 0, end: 0, text: '' };
 
+/** `YYYY-MM-DD` of the UTC day `at` falls in. */
 export function utcDay(at: Date): string {
   const t = at.getTime();
   if (t >= lastDay.start && t < lastDay.end) return lastDay.text;
