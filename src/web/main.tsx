@@ -6,8 +6,10 @@
 import { render, type ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
+import { PageHeader } from './components.js';
 import { linkClick, navigate, useRoute } from './router.js';
-import { isTenantAdmin, session, type StoredSession } from './session.js';
+import { homeOf, resolve, routesFor, type Route } from './routes.js';
+import { session, type StoredSession } from './session.js';
 import { Admin } from './pages/admin.js';
 import { Alerts } from './pages/alerts.js';
 import { AuditLog } from './pages/audit.js';
@@ -20,28 +22,17 @@ import { SignIn } from './pages/sign-in.js';
 import { Users } from './pages/users.js';
 import './styles.css';
 
-interface Page {
-  path: string;
-  label: string;
-  icon: string;
-  component: ComponentType;
-  allowed: (s: StoredSession) => boolean;
-}
-
-const tenant = (s: StoredSession) => s.kind === 'tenant';
-const platform = (s: StoredSession) => s.kind === 'platform';
-
-const PAGES: Page[] = [
-  { path: '/overview', label: 'Overview', icon: '▤', component: Overview, allowed: tenant },
-  { path: '/explore', label: 'Explore', icon: '◎', component: Explore, allowed: tenant },
-  { path: '/datasets', label: 'Datasets', icon: '☰', component: Datasets, allowed: tenant },
-  { path: '/keys', label: 'API keys', icon: '◈', component: Keys, allowed: isTenantAdmin },
-  { path: '/users', label: 'Users', icon: '☺', component: Users, allowed: isTenantAdmin },
-  { path: '/audit', label: 'Audit log', icon: '✎', component: AuditLog, allowed: isTenantAdmin },
-  { path: '/connect', label: 'Connect', icon: '⇄', component: Connect, allowed: tenant },
-  { path: '/admin', label: 'Tenants', icon: '▦', component: Admin, allowed: platform },
-  { path: '/alerts', label: 'Alerts', icon: '⚠', component: Alerts, allowed: platform },
-];
+const PAGES: Record<string, ComponentType> = {
+  '/overview': Overview,
+  '/explore': Explore,
+  '/datasets': Datasets,
+  '/keys': Keys,
+  '/users': Users,
+  '/audit': AuditLog,
+  '/connect': Connect,
+  '/admin': Admin,
+  '/alerts': Alerts,
+};
 
 function useSession(): StoredSession | null {
   const [value, setValue] = useState(session.get());
@@ -49,26 +40,45 @@ function useSession(): StoredSession | null {
   return value;
 }
 
+/** A page the role may not open: say so, with the way home, instead of redirecting silently. */
+function NotAllowed({ route, home, role }: { route: Route; home: Route; role: string | null }) {
+  return (
+    <>
+      <PageHeader title={`${route.label} is not available`} />
+      <div class="card" role="alert">
+        <p>
+          {role ? `Your role (${role}) cannot open ${route.label}.` : `This credential cannot open ${route.label}.`} Ask an admin or owner of your
+          tenant if you need it.
+        </p>
+        <a class="button" href={home.path} onClick={linkClick}>
+          Go to {home.label}
+        </a>
+      </div>
+    </>
+  );
+}
+
 function App() {
   const current = useSession();
   const path = useRoute();
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => setMenuOpen(false), [path]);
-  if (!current) return <SignIn />;
+  const resolved = current ? resolve(current, path) : null;
+  // `/`, an unknown path or a stale bookmark: show home now and make the address bar say so.
+  const redirectTo = resolved?.kind === 'redirect' ? resolved.route.path : null;
+  useEffect(() => {
+    if (redirectTo) navigate(redirectTo, { replace: true });
+  }, [redirectTo]);
+  if (!current || !resolved) return <SignIn />;
 
-  const pages = PAGES.filter((p) => p.allowed(current));
-  const page = pages.find((p) => p.path === path);
-  if (!page) {
-    const home = pages[0]!.path;
-    queueMicrotask(() => navigate(home));
-    return null;
-  }
+  const pages = routesFor(current);
+  const shown = resolved.kind === 'forbidden' ? null : resolved.route;
   const signOut = async () => {
     if (current.via === 'session') await api.auth.logout.mutate().catch(() => undefined);
     session.set(null);
     navigate('/');
   };
-  const Component = page.component;
+  const Component = shown ? PAGES[shown.path]! : null;
   return (
     <div class="shell">
       <a class="skip" href="#main">
@@ -83,7 +93,7 @@ function App() {
         </div>
         <nav id="nav" aria-label="Main">
           {pages.map((p) => (
-            <a key={p.path} href={p.path} onClick={linkClick} aria-current={p.path === path ? 'page' : undefined}>
+            <a key={p.path} href={p.path} onClick={linkClick} aria-current={p.path === shown?.path ? 'page' : undefined}>
               <span class="icon" aria-hidden="true">
                 {p.icon}
               </span>
@@ -103,7 +113,7 @@ function App() {
         </div>
       </aside>
       <main id="main" class="content" tabIndex={-1}>
-        <Component />
+        {Component ? <Component /> : <NotAllowed route={resolved.route} home={homeOf(current)} role={current.role} />}
       </main>
     </div>
   );

@@ -3,8 +3,12 @@ import { useEffect, useState } from 'preact/hooks';
 
 const listeners = new Set<() => void>();
 
-export function navigate(path: string): void {
-  if (path !== location.pathname + location.search) history.pushState(null, '', path);
+/** Goes to `path`; `replace` rewrites the current history entry (a redirect, not a visit). */
+export function navigate(path: string, { replace = false } = {}): void {
+  if (path !== location.pathname + location.search) {
+    if (replace) history.replaceState(null, '', path);
+    else history.pushState(null, '', path);
+  }
   for (const listener of listeners) listener();
 }
 
@@ -17,6 +21,8 @@ export function useRoute(): string {
   useEffect(() => {
     const update = () => setPath(location.pathname);
     listeners.add(update);
+    // A navigate() between the first render and this effect had no listener to tell.
+    update();
     return () => listeners.delete(update);
   }, []);
   return path;

@@ -1,7 +1,9 @@
 /**
  * What the browser suites share: the built dashboard (built with Vite's JS API when dist/web is
- * missing or older than src/web), Debian's Chromium driven by playwright-core, and screenshots
- * under test/artifacts/screenshots/.
+ * missing or older than src/web), Chromium driven by playwright-core, and screenshots under
+ * test/artifacts/screenshots/. The browser is the one shipped inside the `@sparticuz/chromium` npm
+ * package (unpacked to /tmp on first use), so `npm test` needs nothing from the system's packages;
+ * CHROMIUM_PATH points the suite at another Chromium.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,17 +29,22 @@ export async function ensureWebBuild(): Promise<void> {
   await build({ configFile: path.join(WEB_SRC, 'vite.config.ts'), logLevel: 'warn' });
 }
 
-/** Chromium from CHROMIUM_PATH or Debian's package; missing is a failure with the fix, never a skip. */
-export async function launchChromium(): Promise<Browser> {
-  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-  if (!fs.existsSync(executablePath)) {
-    throw new Error(`No Chromium at ${executablePath}: install Chromium (apt-get install -y chromium), or set CHROMIUM_PATH to a Chromium binary.`);
+/** Flags for a headless Chromium on a machine with no network beyond loopback and no GPU. */
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** CHROMIUM_PATH when set (a missing file is a failure with the fix, never a skip), else the npm package's binary. */
+async function chromiumExecutable(): Promise<string> {
+  const override = process.env.CHROMIUM_PATH;
+  if (override) {
+    if (!fs.existsSync(override)) throw new Error(`No Chromium at CHROMIUM_PATH=${override}: point it at a Chromium binary, or unset it to use the one from @sparticuz/chromium.`);
+    return override;
   }
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { default: packaged } = await import('@sparticuz/chromium');
+  return packaged.executablePath();
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: await chromiumExecutable(), headless: true, args: ARGS });
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

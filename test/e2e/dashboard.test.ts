@@ -368,6 +368,86 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     }
   });
 
+  describe('no dead ends: every address shows a page', () => {
+    const path = (tab: Page = page) => new URL(tab.url()).pathname;
+
+    it('a reload of / while signed in shows the role’s home, and the address bar says so', async () => {
+      await signInWithKey(a.apiKey);
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      await page.goto(at('/'));
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      await page.getByText('Requests per day').waitFor();
+      await expect.poll(() => path()).toBe('/overview');
+      await page.reload();
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+
+      await signInWithKey(adminKey);
+      await page.goto(at('/'));
+      await page.getByRole('heading', { name: 'Tenants', level: 1 }).waitFor();
+      await page.locator(`tr[data-tenant="${a.slug}"]`).waitFor();
+      await expect.poll(() => path()).toBe('/admin');
+    });
+
+    it('an unknown path or a stale bookmark lands on the home page, not a blank one', async () => {
+      await signInWithKey(a.apiKey);
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      for (const stale of ['/tenants', '/no/such/page']) {
+        await page.goto(at(stale));
+        await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+        await page.getByText('Requests per day').waitFor();
+        await expect.poll(() => path()).toBe('/overview');
+      }
+      // Back from home does not return to the dead address: the redirect replaced it.
+      await nav('Datasets').click();
+      await page.getByRole('heading', { name: 'orders', exact: true }).waitFor();
+      await page.goBack();
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      await screenshot(page, '16-unknown-path-home');
+    });
+
+    it('a bookmark to /explore while signed out asks to sign in, then opens Explore', async () => {
+      const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const tab = await fresh.newPage();
+      try {
+        await tab.goto(at('/explore'));
+        await tab.getByRole('heading', { name: 'Sign in', level: 1 }).waitFor();
+        expect(path(tab)).toBe('/explore');
+        await tab.getByRole('tab', { name: 'API key' }).click();
+        await tab.getByLabel('API key').fill(a.apiKey);
+        await tab.getByRole('button', { name: 'Sign in with key' }).click();
+        await tab.getByRole('heading', { name: 'Explore', level: 1 }).waitFor();
+        await tab.getByRole('button', { name: 'Run query' }).waitFor();
+        expect(path(tab)).toBe('/explore');
+        await screenshot(tab, '17-bookmark-after-sign-in');
+      } finally {
+        await fresh.close();
+      }
+    });
+
+    it('a viewer opening /keys is told the page is not for their role, with a link home', async () => {
+      const created = await fetch(at('/trpc/apiKeys.create'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'e2e viewer', role: 'viewer' }),
+      });
+      expect(created.status).toBe(200);
+      const { secret } = ((await created.json()) as { result: { data: { secret: string } } }).result.data;
+
+      await signInWithKey(secret);
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API keys' }).count()).resolves.toBe(0);
+      await page.goto(at('/keys'));
+      await page.getByRole('heading', { name: 'API keys is not available', level: 1 }).waitFor();
+      await page.getByRole('alert').getByText('Your role (viewer) cannot open API keys.').waitFor();
+      expect(path()).toBe('/keys');
+      await expect(page.getByTestId('keys-table').count()).resolves.toBe(0);
+      await screenshot(page, '18-viewer-not-allowed');
+      await page.getByRole('link', { name: 'Go to Overview' }).click();
+      await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+      expect(path()).toBe('/overview');
+    });
+  });
+
   it('works at phone width: the menu opens from a button and the page fits', async () => {
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     const p = await phone.newPage();

@@ -6,6 +6,7 @@ import { useState } from 'preact/hooks';
 import { api, clientFor, describeError, type PlainError } from '../api.js';
 import { ErrorPanel } from '../components.js';
 import { navigate } from '../router.js';
+import { landingAfterSignIn } from '../routes.js';
 import { session, type StoredSession } from '../session.js';
 
 type Mode = 'password' | 'key';
@@ -23,8 +24,9 @@ export function SignIn() {
   const [change, setChange] = useState<{ token: string; email: string; current: string }>();
 
   const finish = (s: StoredSession) => {
+    // Back to the page that was asked for (a bookmark), when this role may open it.
+    navigate(landingAfterSignIn(s, location.pathname), { replace: true });
     session.set(s);
-    navigate(s.kind === 'platform' ? '/admin' : '/overview');
   };
 
   const run = async (work: () => Promise<void>) => {
