@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type postgres from 'postgres';
 import type { Sql } from '../../db/client.js';
 import { MIGRATIONS_FOLDER } from '../../db/migrate.js';
 import type { Finding } from './findings.js';
@@ -40,7 +41,7 @@ interface PolicyShape {
   with_check: string | null;
 }
 
-async function policiesOf(sql: Sql, relation: string): Promise<PolicyShape[]> {
+async function policiesOf(sql: Sql | postgres.ReservedSql, relation: string): Promise<PolicyShape[]> {
   // pg_policy, not the pg_policies view: a regclass filter on the view is evaluated against
   // every relation, including pg_toast ones the owner may not look up.
   const rows = await sql<PolicyShape[]>`
