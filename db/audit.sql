@@ -142,6 +142,29 @@ findings (rule_id, severity, object, problem, fix) AS (
     AND EXISTS (SELECT 1 FROM unnest(s.setconfig) c WHERE c LIKE 'app.tenant\_id=%')
     AND (s.setrole = 0 OR EXISTS (SELECT 1 FROM app WHERE pg_has_role(app.oid, s.setrole, 'MEMBER')))
 
+  -- The one way the server sets the tenant (migration 0007): present, granting nothing, local
+  UNION ALL
+  SELECT 'tenant-setter-missing', 'error', 'public.set_tenant(uuid)',
+         'no set_tenant(uuid): the server sets the request''s tenant only through this function',
+         'apply the migrations (npx drizzle-kit migrate)'
+  WHERE to_regprocedure('public.set_tenant(uuid)') IS NULL
+  UNION ALL
+  SELECT 'tenant-setter-unsafe', 'error', p.oid::regprocedure::text,
+         CASE WHEN p.prosecdef THEN 'set_tenant is SECURITY DEFINER: it should grant nothing its caller could not do'
+              ELSE 'set_tenant does not set app.tenant_id transaction-locally: a tenant could survive on a pooled connection' END,
+         'restore it from db/migrations/0007_set_tenant.sql'
+  FROM pg_proc p
+  WHERE p.oid = to_regprocedure('public.set_tenant(uuid)')
+    AND (p.prosecdef OR NOT (p.prosrc ~* 'set_config\s*\(\s*''app\.tenant_id''\s*,[^;]*,\s*true\s*\)'
+                             OR p.prosrc ~* 'set\s+local\s+app\.tenant_id'))
+  UNION ALL
+  SELECT 'tenant-setter-not-granted', 'error', 'role ' || app.rolname,
+         'the app role cannot execute set_tenant(uuid): every tenant request would fail',
+         format('GRANT EXECUTE ON FUNCTION public.set_tenant(uuid) TO %I;', app.rolname)
+  FROM app
+  WHERE to_regprocedure('public.set_tenant(uuid)') IS NOT NULL
+    AND NOT has_function_privilege(app.oid, to_regprocedure('public.set_tenant(uuid)'), 'EXECUTE')
+
   -- Other paths around RLS
   UNION ALL
   SELECT 'view-not-security-invoker', 'error', format('%I.%I', n.nspname, v.relname),

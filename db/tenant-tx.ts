@@ -1,7 +1,9 @@
 /**
- * The only code path that sets `app.tenant_id`. Each call reserves one pooled connection and runs
+ * Scoping a connection to a tenant. `setTenant` is the one statement that sets the tenant: it
+ * calls `set_tenant(uuid)` (migration 0007), the SQL function that decides how the setting is made,
+ * so no TypeScript names the setting. `withTenant` reserves one pooled connection and runs
  *
- *   flight 1:  BEGIN · set_config('app.tenant_id', $1, true) · first statement of `fn`   (pipelined)
+ *   flight 1:  BEGIN · select set_tenant($1) · first statement of `fn`   (pipelined)
  *   flight n:  each further statement `fn` awaits
  *   last:      COMMIT (or ROLLBACK)
  *
@@ -39,6 +41,18 @@ export function assertTenantId(tenantId: string): void {
   if (!UUID.test(tenantId)) throw new TypeError('tenant id must be a uuid');
 }
 
+/**
+ * The statement that scopes the rest of its transaction (explicit, or the implicit one before a
+ * Sync) to `tenantId`, bound, never inlined. With `statementTimeoutMs`, the same statement limits
+ * the transaction's statements too. Lazy, as every postgres.js query: send it with the others.
+ */
+export function setTenant(sql: Sql | postgres.ReservedSql, tenantId: string, statementTimeoutMs?: number): postgres.PendingQuery<postgres.Row[]> {
+  assertTenantId(tenantId);
+  if (statementTimeoutMs === undefined) return sql`select public.set_tenant(${tenantId})`;
+  const timeout = String(Math.max(1, Math.floor(statementTimeoutMs)));
+  return sql`select public.set_tenant(${tenantId}), set_config('statement_timeout', ${timeout}, true)`;
+}
+
 export class TransactionEndedError extends Error {
   constructor() {
     super('this tenant transaction has already ended; run queries inside the withTenant callback');
@@ -61,7 +75,7 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
     // Sent without waiting, so they share the first flight with fn's first statement. If either
     // failed, the transaction is aborted and every later statement fails: fail closed.
     const begin = settle(conn.unsafe('begin').execute());
-    const setting = settle(conn`select set_config('app.tenant_id', ${tenantId}, true)`.execute());
+    const setting = settle(setTenant(conn, tenantId).execute());
     const result = await fn(scopedHandle(baseFor(pool), transactionClient(pool, transaction)));
     await begin();
     await setting();
@@ -105,7 +119,7 @@ export async function writeEachTenant(
     const sent = [settle(conn.unsafe('begin').execute())];
     if (options.synchronousCommit === false) sent.push(settle(conn.unsafe("select set_config('synchronous_commit', 'off', true)").execute()));
     for (const [tenantId, statements] of writes) {
-      sent.push(settle(conn`select set_config('app.tenant_id', ${tenantId}, true)`.execute()));
+      sent.push(settle(setTenant(conn, tenantId).execute()));
       for (const statement of statements) {
         const { sql: text, params } = dialect.sqlToQuery(statement);
         sent.push(settle(conn.unsafe(text, params as postgres.ParameterOrJSON<never>[]).execute()));

@@ -53,7 +53,8 @@ async function run(args: BenchArgs): Promise<void> {
   const bypass = openPool(db.bypassUrl, { max: 2, applicationName: 'palisade-bench' });
   pools.push(su, owner, bypass);
 
-  const seed = await ensureSeed(owner, su, { dataDir: args.dataDir, prefix: 'bench', tenants: args.tenants, orders: args.orders }, log);
+  if (args.smoke) log(`--smoke: checking the code paths, not measuring; results go to ${args.outDir}`);
+  const seed = await ensureSeed(owner, su, { dataDir: args.dataDir, prefix: args.seedPrefix, tenants: args.tenants, orders: args.orders }, log);
   const [{ n } = { n: '0' }] = await su<{ n: string }[]>`select count(*) as n from orders`;
   const otherOrders = Number(n) - seed.totalOrders;
   if (otherOrders > 0) log(`note: orders also holds ${otherOrders.toLocaleString('en-US')} rows of other tenants`);
@@ -119,6 +120,7 @@ async function run(args: BenchArgs): Promise<void> {
     machine,
     settings: {
       quick: args.quick,
+      smoke: args.smoke,
       database: db.kind,
       tenants: args.tenants,
       orders: args.orders,
@@ -143,7 +145,7 @@ async function run(args: BenchArgs): Promise<void> {
   const results: BenchResults = { ...partial, targets: evaluateTargets(partial) };
   const markdown = renderMarkdown(results);
   // A quick run must not overwrite the day's full results, nor a run without --scale its scale figures.
-  const base = path.join(args.outDir, `${date}${args.quick ? '-quick' : ''}${args.scale ? '-scale' : ''}`);
+  const base = path.join(args.outDir, `${date}${args.quick ? '-quick' : ''}${args.smoke ? '-smoke' : ''}${args.scale ? '-scale' : ''}`);
   fs.writeFileSync(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(`${base}.md`, markdown);
   process.stdout.write(`\n${markdown}\n`);

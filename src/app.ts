@@ -1,9 +1,12 @@
 /**
  * Builds the HTTP application; no business logic here. Order matters:
- * request id first (every response and log line carries it), then health probes (no auth), then
+ * `Connection: close` while draining first (it must see every response, http/lifecycle.ts), then
+ * request id (every response and log line carries it), then health probes (no auth), then
  * the request observer on the API mounts (usage, metrics, alerts), then tRPC at /trpc (auth per
  * procedure tier, see trpc/init.ts) and REST at /v1, then /metrics, then the dashboard's files
- * (http/web-assets.ts; never for API paths), then the REST 404/500 envelope. Everything the app
+ * (http/web-assets.ts; never for API paths), then the REST 404/500 envelope. Requests refused
+ * because of the database (503 DATABASE_*) are reported to the database health (http/
+ * database-health.ts), which logs an outage once rather than per request. Everything the app
  * needs arrives in `deps`, so tests build apps without touching env; the analytics parts default
  * to in-process ones (memory cache and limits, the shipped catalog).
  */
@@ -12,7 +15,9 @@ import type { Sql } from '../db/client.js';
 import { fromPackageRoot } from '../db/package-root.js';
 import type { TenantReader } from '../db/tenant-read.js';
 import { authenticateRequest } from './http/auth.js';
+import { DatabaseHealth } from './http/database-health.js';
 import { renderError } from './http/errors.js';
+import { closeConnectionsWhenDraining, type Lifecycle } from './http/lifecycle.js';
 import { metricsRoute } from './http/metrics-route.js';
 import { refreshPoolGauge } from './http/metrics-server.js';
 import { requestId } from './http/request-id.js';
@@ -22,6 +27,7 @@ import { trpcRoute } from './http/trpc-route.js';
 import { v1Routes } from './http/v1-routes.js';
 import { webAssets } from './http/web-assets.js';
 import { systemClock, type Clock } from './lib/clock.js';
+import { databaseUnavailable, toAppError } from './lib/error-mapping.js';
 import { AppError } from './lib/errors.js';
 import { silentLogger, type Logger } from './lib/log.js';
 import { AlertMonitor } from './modules/alerts.js';
@@ -77,6 +83,13 @@ export interface AppDeps {
   serveMetrics?: boolean;
   /** The built dashboard (default dist/web); false: no dashboard at `/`. */
   webRoot?: string | false;
+  /** `draining` from SIGTERM on (index.ts): /readyz says 503 and responses close their connections. */
+  lifecycle?: Lifecycle;
+  /**
+   * The readiness probe and outage log; index.ts gives one probing on a one-connection pool of its
+   * own. Default: probing on the app pool. The caller closes it.
+   */
+  health?: DatabaseHealth;
 }
 
 export function createApp(deps: AppDeps) {
@@ -96,22 +109,34 @@ export function createApp(deps: AppDeps) {
   const alerts = deps.alerts ?? new AlertMonitor({ clock, log });
   const observers = { usage, metrics, alerts, clock };
 
+  const lifecycle = deps.lifecycle ?? { draining: false };
+  const health = deps.health ?? new DatabaseHealth({ sql: pool, log });
+
   const app = new Hono<RequestStatsEnv>();
+  app.use(closeConnectionsWhenDraining(lifecycle));
   app.use(requestId);
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Answers within a second in every state: the probe has its own connection and a time limit.
   app.get('/readyz', async (c) => {
-    try {
-      await pool`select 1`;
-      return c.json({ status: 'ready' });
-    } catch (error) {
-      log('warn', 'readiness check failed', { requestId: c.get('requestId'), error: String(error) });
-      return renderError(c, new AppError('SERVICE_UNAVAILABLE', 'DATABASE_UNREACHABLE', 'The database is not reachable.'), c.get('requestId'));
-    }
+    const shuttingDown = () =>
+      renderError(c, new AppError('SERVICE_UNAVAILABLE', 'SHUTTING_DOWN', 'The server is shutting down; send requests to another instance.'), c.get('requestId'));
+    if (lifecycle.draining) return shuttingDown();
+    const probe = await health.probe();
+    // Asked again: a shutdown that began during the probe must not answer "ready" (and close the connection).
+    if (lifecycle.draining) return shuttingDown();
+    if (probe.ok) return c.json({ status: 'ready' });
+    return renderError(c, databaseUnavailable(probe.error), c.get('requestId'));
   });
 
   app.use('/trpc/*', observeRequests('trpc', observers));
   app.use('/v1/*', observeRequests('rest', observers));
+  // REST errors reach Hono (tRPC's are reported in its onError below).
+  app.use('/v1/*', async (c, next) => {
+    await next();
+    const refused = c.error ? toAppError(c.error) : undefined;
+    if (refused?.code === 'SERVICE_UNAVAILABLE') health.noteRefused(refused, c.get('requestId'));
+  });
 
   const serverDeps: ServerDeps = {
     pool,
@@ -141,6 +166,7 @@ export function createApp(deps: AppDeps) {
         deps: serverDeps,
       }),
       onError(error, path, c) {
+        if (error.code === 'SERVICE_UNAVAILABLE' && error.cause instanceof AppError) health.noteRefused(error.cause, c.get('requestId'));
         if (error.code === 'INTERNAL_SERVER_ERROR') {
           log('error', 'procedure failed', { requestId: c.get('requestId'), path, error: String(error.cause ?? error) });
         }
@@ -158,6 +184,11 @@ export function createApp(deps: AppDeps) {
 
   app.notFound((c) => renderError(c, new AppError('NOT_FOUND', 'ROUTE_NOT_FOUND', `No route for ${c.req.method} ${c.req.path}.`), c.get('requestId')));
   app.onError((error, c) => {
+    const known = toAppError(error);
+    if (known) {
+      if (known.code === 'SERVICE_UNAVAILABLE') health.noteRefused(known, c.get('requestId'));
+      return renderError(c, known, c.get('requestId'));
+    }
     log('error', 'unhandled error', { requestId: c.get('requestId'), error: String(error) });
     return renderError(c, new AppError('INTERNAL_SERVER_ERROR', 'INTERNAL', 'Internal server error; quote the request id when reporting it.'), c.get('requestId'));
   });

@@ -17,7 +17,8 @@ const envSchema = z.object({
   APP_DATABASE_URL: postgresUrl.optional(),
   PLATFORM_DATABASE_URL: postgresUrl.optional(),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
-  DB_READ_CONNECTIONS: z.coerce.number().int().min(1).max(500).default(4),
+  DB_CONNECT_WAIT_MS: z.coerce.number().int().min(100).max(600_000).default(3_000),
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
   SEED_DEMO: flag.optional(),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SESSION_TTL_MINUTES: z.coerce.number().int().min(1).max(60 * 24 * 30).default(12 * 60),
@@ -28,6 +29,7 @@ const envSchema = z.object({
   AUDIT_CACHE_HITS: z.enum(['summary', 'each'], { error: 'expected summary or each' }).default('summary'),
   CREDENTIAL_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
   CREDENTIAL_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(50),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   TENANT_RATE_LIMIT: z.string().regex(new RegExp(RATE_LIMIT_PATTERN), 'expected <n>/second, <n>/minute or <n>/hour, e.g. 600/minute').default('600/minute'),
   USAGE_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
@@ -50,8 +52,13 @@ export interface Config {
   /** The platform role's credentials; undefined means: derive them like the app role's. */
   platformDatabaseUrl: string | undefined;
   poolMax: number;
-  /** Connections of the one-statement tenant reader (db/tenant-read.ts), besides the pool. */
-  readConnections: number;
+  /**
+   * How long a request may wait for a free database connection; past it the request answers 503
+   * DATABASE_BUSY (Retry-After) without having reached the database.
+   */
+  dbConnectWaitMs: number;
+  /** How long opening a database connection may take before it counts as failed (503 DATABASE_UNAVAILABLE). */
+  dbConnectTimeoutMs: number;
   seedDemo: boolean;
   shutdownTimeoutMs: number;
   /** How long a sign-in session lasts. */
@@ -73,6 +80,8 @@ export interface Config {
   credentialCacheTtlMs: number;
   credentialCacheMaxEntries: number;
   /** Shared cache and rate limits across instances; undefined means in-process. */
+  /** Longest a Redis command may take before it counts towards opening the circuit breaker (src/lib/redis.ts). */
+  redisCommandTimeoutMs: number;
   redisUrl: string | undefined;
   /** Every tenant's request budget; a key's own limit applies too, and the tighter wins. */
   tenantRateLimit: string;
@@ -107,7 +116,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     appDatabaseUrl: e.APP_DATABASE_URL,
     platformDatabaseUrl: e.PLATFORM_DATABASE_URL,
     poolMax: e.DB_POOL_MAX,
-    readConnections: e.DB_READ_CONNECTIONS,
+    dbConnectWaitMs: e.DB_CONNECT_WAIT_MS,
+    dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
     seedDemo: e.SEED_DEMO ?? embedded,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sessionTtlMinutes: e.SESSION_TTL_MINUTES,
@@ -119,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     credentialCacheTtlMs: e.CREDENTIAL_CACHE_TTL_MS,
     credentialCacheMaxEntries: e.CREDENTIAL_CACHE_MAX_ENTRIES,
     redisUrl: e.REDIS_URL,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     tenantRateLimit: e.TENANT_RATE_LIMIT,
     usageFlushMs: e.USAGE_FLUSH_MS,
     metricsPort: e.METRICS_PORT,

@@ -1,6 +1,8 @@
 /**
- * Process entry: configuration, database, app, serve, graceful shutdown.
+ * Process entry: configuration, database, app, serve, graceful shutdown (see shutdown below and
+ * http/lifecycle.ts).
  */
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { openPool } from '../db/client.js';
@@ -10,6 +12,8 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { prepareDatabase } from './database.js';
 import { credentialsPath, ensureDemo, type CredentialsFile } from './demo-credentials.js';
+import { DatabaseHealth } from './http/database-health.js';
+import { drainServer, type Lifecycle } from './http/lifecycle.js';
 import { metricsServer } from './http/metrics-server.js';
 import { jsonLogger as log } from './lib/log.js';
 import { AlertMonitor } from './modules/alerts.js';
@@ -27,21 +31,38 @@ import { UsageRecorder } from './modules/usage.js';
 const LAST_USED_FLUSH_MS = 15_000;
 /** How often dataset queries' audit events are written (see modules/audit-buffer.ts). */
 const AUDIT_FLUSH_MS = 2_000;
+/**
+ * On shutdown, how long a keep-alive connection with no request in progress stays open: a client
+ * in the middle of a series of requests sends its next one well within this, and gets its answer
+ * with `Connection: close` instead of a reset (http/lifecycle.ts).
+ */
+const SHUTDOWN_IDLE_GRACE_MS = 1_000;
+/** /readyz's probe connection: it answers within a second whatever the database does. */
+const READINESS_TIMEOUT_MS = 1_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
   // Before Postgres starts: a bad catalog is the operator's to fix, and says where.
   const catalog = loadCatalog(config.catalogPath);
   const database = await prepareDatabase(config);
-  const pool = openPool(database.appUrl, { max: config.poolMax });
-  const platformPool = openPool(database.platformUrl, { max: 2, applicationName: 'palisade-platform' });
+  // Every wait for a connection is bounded (503 DATABASE_BUSY past it), and so is every connection attempt.
+  const limits = { connectWaitMs: config.dbConnectWaitMs, connectTimeoutMs: config.dbConnectTimeoutMs };
+  const pool = openPool(database.appUrl, { max: config.poolMax, ...limits });
+  const platformPool = openPool(database.platformUrl, { max: 2, applicationName: 'palisade-platform', ...limits });
+  // /readyz probes on a connection of its own: a saturated app pool must not make it slow.
+  const readinessPool = openPool(database.appUrl, {
+    max: 1,
+    applicationName: 'palisade-readiness',
+    connectWaitMs: READINESS_TIMEOUT_MS,
+    connectTimeoutMs: READINESS_TIMEOUT_MS,
+  });
 
   const problems = [
     ...(await findAppRoleProblems(pool).catch((error: unknown) => [`cannot connect as the app role: ${String(error)}`])),
     ...(await findAppRoleProblems(platformPool).catch((error: unknown) => [`cannot connect as the platform role: ${String(error)}`])),
   ];
   const refuse = async (message: string) => {
-    await Promise.all([pool.end(), platformPool.end()]);
+    await Promise.all([pool.end(), platformPool.end(), readinessPool.end()]);
     await database.stop();
     return new Error(message);
   };
@@ -67,12 +88,17 @@ async function main(): Promise<void> {
   const auditBuffer = new AuditBuffer(pool, log, { foldRepeats: config.auditCacheHits === 'summary' });
   auditBuffer.start(AUDIT_FLUSH_MS, (error) => log('warn', 'could not write query audit events', { error: String(error) }));
   const metrics = new MetricsRegistry({ maxTenantLabels: config.metricsMaxTenantLabels });
-  const cache = createQueryCache({ redisUrl: config.redisUrl, maxEntries: config.cacheMaxEntries, log });
-  const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, log });
+  const redis = { commandTimeoutMs: config.redisCommandTimeoutMs };
+  const cache = createQueryCache({ redisUrl: config.redisUrl, maxEntries: config.cacheMaxEntries, log, redis });
+  const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, log, redis });
   // With Redis, revocations made on another instance (or by the CLI) evict here too.
-  const credentialCache = new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, redisUrl: config.redisUrl, log });
-  const reader = new TenantReader(database.appUrl, { connections: config.readConnections });
+  const credentialCache = new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, redisUrl: config.redisUrl, log, redis });
+  const reader = new TenantReader(pool);
+  const lifecycle: Lifecycle = { draining: false };
+  const health = new DatabaseHealth({ sql: readinessPool, log, timeoutMs: READINESS_TIMEOUT_MS - 200 });
   const app = createApp({
+    lifecycle,
+    health,
     pool,
     reader,
     platformPool,
@@ -94,6 +120,7 @@ async function main(): Promise<void> {
     serveMetrics: config.metricsPort === undefined,
   });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  if (!(server instanceof http.Server)) throw new Error('expected a node:http server');
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -111,23 +138,19 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // From here /readyz answers 503 SHUTTING_DOWN and every response closes its connection.
+    lifecycle.draining = true;
     log('info', 'shutting down', { signal });
-    // Stop accepting, let in-flight requests finish, then close the pool and Postgres.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Keep-alive sockets turn idle as their last response goes out; close them as they do.
-    const reaper = setInterval(() => 'closeIdleConnections' in server && server.closeIdleConnections(), 50);
-    const timer = setTimeout(() => {
-      if ('closeAllConnections' in server) server.closeAllConnections();
-    }, config.shutdownTimeoutMs);
-    await closed;
-    clearInterval(reaper);
-    clearTimeout(timer);
+    // Refuse new connections, answer what is in flight and what keep-alive clients send within the
+    // grace, close idle connections, cut the rest at SHUTDOWN_TIMEOUT_MS (http/lifecycle.ts).
+    await drainServer(server, { idleGraceMs: SHUTDOWN_IDLE_GRACE_MS, timeoutMs: config.shutdownTimeoutMs });
     metricsListener?.close();
+    health.close();
     await lastUsed.stop().catch((error: unknown) => log('warn', 'could not record last use of keys', { error: String(error) }));
     await usage.stop().catch((error: unknown) => log('warn', 'could not record usage', { error: String(error) }));
     await auditBuffer.stop().catch((error: unknown) => log('warn', 'could not write query audit events', { error: String(error) }));
     await Promise.all([cache.close(), rateLimiter.close(), credentialCache.close()]);
-    await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), reader.end()]);
+    await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), readinessPool.end({ timeout: 1 })]);
     await database.stop();
     log('info', 'stopped');
     process.exit(0);

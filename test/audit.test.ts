@@ -100,6 +100,8 @@ describe('a database with one mistake per rule', () => {
     'app-role-owns-table public.m_owned',
     'app-role-truncate-references public.orders',
     `tenant-setting-default role ${badRole}`,
+    'tenant-setter-unsafe set_tenant(uuid)',
+    `tenant-setter-not-granted role ${badRole}`,
   ];
 
   it('reports each static rule on the object at fault', async () => {

@@ -25,16 +25,20 @@ export function appPool(max = 4): Sql {
   return openPool(pg.appUrl, { max, applicationName: 'palisade-test' });
 }
 
-/** The one-statement tenant reader as the app role, on `connections` connections of its own. */
-export function appReader(connections = 2): TenantReader {
-  return new TenantReader(pg.appUrl, { connections, applicationName: 'palisade-test-read' });
+/** A tenant reader over a pool of its own (`end` ends that pool): tests count its connections. */
+export type TestReader = TenantReader & { end(): Promise<void> };
+
+/** The one-statement tenant reader as the app role, on a pool of `connections` of its own. */
+export function appReader(connections = 2): TestReader {
+  const pool = openPool(pg.appUrl, { max: connections, applicationName: 'palisade-test-read' });
+  return Object.assign(new TenantReader(pool), { end: () => pool.end() });
 }
 
 /** What the reader's suites share: the owner (fixtures), the app pool, a one-connection reader, two tenants with orders. */
 export interface ReaderFixture {
   owner: Sql;
   app: Sql;
-  reader: TenantReader;
+  reader: TestReader;
   a: Fixture;
   b: Fixture;
   end(): Promise<void>;
@@ -165,7 +169,7 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
   const lastUsed = new LastUsedRecorder(pool);
   const credentialCache = options.deps?.credentialCache ?? new CredentialCache();
   credentialCaches.add(credentialCache);
-  const reader = options.deps?.reader ?? appReader();
+  const reader = options.deps?.reader ?? new TenantReader(pool);
   const app = createApp({ pool, reader, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps, credentialCache });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
@@ -189,7 +193,6 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
       credentialCaches.delete(credentialCache);
       await Promise.all([options.deps?.cache?.close(), options.deps?.rateLimiter?.close(), credentialCache.close()]);
       if (!options.platformPool) await platform.end();
-      if (!options.deps?.reader) await reader.end();
     },
   };
 }

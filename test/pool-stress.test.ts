@@ -7,14 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { sql } from 'drizzle-orm';
-import type { TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appPool, appReader, makeTenantWithOrders, ownerPool, startServer, type Fixture, type TestServer } from './harness.js';
+import { appPool, appReader, makeTenantWithOrders, ownerPool, startServer, type Fixture, type TestReader, type TestServer } from './harness.js';
 
 const TENANTS = 12;
 let owner: Sql;
 let app: Sql;
-let reader: TenantReader;
+let reader: TestReader;
 let fixtures: Fixture[];
 
 beforeAll(async () => {

@@ -33,7 +33,7 @@ function track<T extends RateLimiter>(limiter: T): T {
 
 function redisLimiter(prefix: string): RedisRateLimiter {
   prefixes.push(prefix);
-  return track(new RedisRateLimiter(openRedis(redis.url!, silentLogger), { prefix, log: silentLogger }));
+  return track(new RedisRateLimiter(openRedis(redis.url!, silentLogger), { prefix }));
 }
 
 const perMinute = (limit: number) => ({ limit, windowMs: MINUTE });
@@ -176,14 +176,14 @@ describe('RedisRateLimiter during an outage', () => {
   it('falls back to in-process limits (still enforced) and logs once', async () => {
     const lines: string[] = [];
     const log: Logger = (_level, message) => void lines.push(message);
-    const limiter = track(new RedisRateLimiter(openRedis(DEAD_REDIS_URL, silentLogger, { commandTimeoutMs: 300 }), { log }));
+    const limiter = track(new RedisRateLimiter(openRedis(DEAD_REDIS_URL, log, { commandTimeoutMs: 300 })));
     const bucket = keyBucket(3);
     const started = Date.now();
     const decisions = await consumeTimes(limiter, [bucket], 4, T0);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, false]);
     expect(limiter.usingFallback).toBe(true);
-    expect(lines).toEqual(['rate limiter: redis unavailable; limiting per instance until it answers']);
+    expect(lines).toEqual(['redis unreachable; using in-process fallbacks until it answers']);
   });
 
   it('createRateLimiter without a URL is in-process', () => {

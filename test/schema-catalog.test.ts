@@ -34,7 +34,7 @@ afterAll(() => sql.end());
 
 describe('tenant tables in the catalog', () => {
   it('are exactly the tables declared through tenantTable()', () => {
-    expect(declaredTenantTables).toEqual(['api_keys', 'audit_events', 'customers', 'orders', 'sessions', 'usage_daily', 'users']);
+    expect(declaredTenantTables).toEqual(['api_keys', 'audit_events', 'customers', 'idempotency_keys', 'orders', 'sessions', 'usage_daily', 'users']);
     expect(liveTenantTables).toEqual(declaredTenantTables);
   });
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { getTableConfig } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
-import { auditEvents, customers, orders, sessions, TENANT_TABLES, users } from '../db/schema/index.js';
+import { auditEvents, customers, idempotencyKeys, orders, sessions, TENANT_TABLES, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { generateSessionToken } from '../src/lib/api-key.js';
 import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
@@ -91,6 +91,7 @@ async function richTenant() {
     await tx.$client`
       insert into usage_daily (day, requests, dataset_queries, cache_hits, total_duration_ms, latency_buckets, last_active)
       values ('2026-04-30', 3, 2, 1, 12.625, '{1,2,0,0,0,0,0,0,0,0,0,0}', '2026-04-30T10:11:12.345678Z')`;
+    await tx.insert(idempotencyKeys).values({ credential: 'api_key:fixture', key: 'k-1', path: 'orders.create', requestHash: 'ab'.repeat(32), response: { value: { id: 'x', amount: '12.50' } } });
   });
   return fixture;
 }

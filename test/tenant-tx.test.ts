@@ -162,3 +162,29 @@ describe('writeEachTenant', () => {
     await expect(writeEachTenant(app, new Map([['nope', [insertCustomer('batch-x@x.example')]]]))).rejects.toThrow(/uuid/);
   });
 });
+
+describe('set_tenant(uuid), the one setter', () => {
+  it('as the app role: scopes its transaction only, and NULL or no call leaves no tenant', async () => {
+    const [scoped] = await app.begin(async (tx) => {
+      await tx`select public.set_tenant(${a.tenant.id})`;
+      return tx<{ v: string; n: number }[]>`select current_setting('app.tenant_id') as v, (select count(*)::int from orders) as n`;
+    });
+    expect(scoped).toEqual({ v: a.tenant.id, n: 2 });
+    const [after] = await app<{ v: string | null }[]>`select current_setting('app.tenant_id', true) as v`;
+    expect(after?.v ?? '').toBe('');
+    const [none] = await app.begin(async (tx) => {
+      await tx`select public.set_tenant(${null})`;
+      return tx<{ n: number }[]>`select count(*)::int as n from orders`;
+    });
+    expect(none!.n).toBe(0);
+    await expect(app`select public.set_tenant(${'not-a-uuid'})`).rejects.toMatchObject({ code: '22P02' });
+  });
+
+  it('grants nothing: SECURITY INVOKER, search_path fixed, not executable by PUBLIC', async () => {
+    const [fn] = await owner<{ definer: boolean; config: string[]; public_exec: boolean; app_exec: boolean }[]>`
+      select p.prosecdef as definer, p.proconfig as config, has_function_privilege('public', p.oid, 'EXECUTE') as public_exec,
+        has_function_privilege('palisade_app', p.oid, 'EXECUTE') as app_exec
+      from pg_proc p where p.oid = 'public.set_tenant(uuid)'::regprocedure`;
+    expect(fn).toEqual({ definer: false, config: ['search_path=""'], public_exec: false, app_exec: true });
+  });
+});

@@ -191,7 +191,7 @@ describe('tenants.stats', () => {
     });
     const expected = await withTenant(owner, tenant.id, async (tx) => {
       const out = [];
-      for (const table of ['api_keys', 'customers', 'orders', 'users', 'sessions', 'audit_events', 'usage_daily']) {
+      for (const table of ['api_keys', 'customers', 'orders', 'users', 'sessions', 'audit_events', 'usage_daily', 'idempotency_keys']) {
         const [row] = await tx.$client.unsafe<{ rows: number; bytes: number }[]>(
           `select count(*)::int as rows, coalesce(sum(pg_column_size(t.*)), 0)::int as bytes from ${table} t`,
         );
@@ -218,6 +218,7 @@ describe('tenants.stats', () => {
       ['sessions', 0],
       ['audit_events', 1],
       ['usage_daily', 0],
+      ['idempotency_keys', 0],
     ]);
     expect(await trpcError(admin.tenants.stats.query({ tenantId: randomUUID() }))).toMatchObject({ httpStatus: 404 });
   });

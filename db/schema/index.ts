@@ -7,3 +7,4 @@ export * from './demo.js';
 export * from './users.js';
 export * from './audit-events.js';
 export * from './usage.js';
+export * from './idempotency.js';

@@ -20,12 +20,18 @@ import type { BuildExtraConfigColumns } from 'drizzle-orm';
 import { tenants } from './tenants.js';
 
 /**
+ * The setting the policies read: the one place TypeScript names it. Only `set_tenant(uuid)`
+ * (migration 0007, called through db/tenant-tx.ts setTenant) sets it.
+ */
+export const TENANT_SETTING = 'app.tenant_id';
+
+/**
  * The tenant of the current transaction, or NULL when none is set.
  * `nullif(…, '')`: after a transaction that set the value ends, the connection reports '' rather
  * than NULL, and ''::uuid would raise instead of matching nothing. The setting is cast, never the
  * column, so the predicate stays an index condition on `tenant_id`.
  */
-export const currentTenantId = sql`nullif(current_setting('app.tenant_id', true), '')::uuid`;
+export const currentTenantId = sql.raw(`nullif(current_setting('${TENANT_SETTING}', true), '')::uuid`);
 
 /** Name of the policy every tenant table carries; the catalog tests and the audit look for it. */
 export const TENANT_POLICY = 'tenant_isolation';

@@ -1,9 +1,21 @@
-/** `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir]`. */
+/**
+ * `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir]`.
+ *
+ * `--smoke` is for checking the bench's own code, not for measuring: a tiny seed (5 tenants × 2,000
+ * orders, under its own prefix), 0.3 s DB measurements and 1 s HTTP ones, one round each, results
+ * and the embedded Postgres under the temp directory (not bench/results, not bench/.data) unless
+ * --out / --data-dir say otherwise. Every code path runs (DB layer, plans, HTTP); about a minute.
+ */
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 export interface BenchArgs {
   quick: boolean;
+  /** A run that only proves the code paths work (see above); its figures mean nothing. */
+  smoke: boolean;
+  /** Tenants `<seedPrefix>-<n>`: `bench`, or `smoke` for --smoke (a shared DATABASE_URL keeps its bench seed). */
+  seedPrefix: string;
   tenants: number;
   orders: number;
   scale: boolean;
@@ -28,6 +40,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders 
   --out dir        where results go (default bench/results)
   --data-dir dir   embedded Postgres and seed keys, kept between runs (default bench/.data, or BENCH_DATA_DIR)
 
+  --smoke          checks the bench code, measures nothing: 5 tenants × 2,000 orders, 0.3 s DB / 1 s HTTP,
+                   1 round; --out and --data-dir default to ${path.join(os.tmpdir(), 'palisade-bench-smoke')}
+
 Database: DATABASE_URL (a superuser, or the owner with BENCH_SUPERUSER_URL), else embedded Postgres.`;
 
 export class UsageError extends Error {}
@@ -46,6 +61,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
       args: argv,
       options: {
         quick: { type: 'boolean' },
+        smoke: { type: 'boolean' },
         tenants: { type: 'string' },
         orders: { type: 'string' },
         scale: { type: 'boolean' },
@@ -61,21 +77,27 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
   }
   if (values.help) return 'help';
   const quick = values.quick ?? false;
+  const smoke = values.smoke ?? false;
+  if (quick && smoke) throw new UsageError('--quick and --smoke: choose one');
   const duration = positive(values.duration, 'duration', false);
   const rounds = positive(values.rounds, 'rounds', true);
-  const tenants = positive(values.tenants, 'tenants', true) ?? (quick ? 200 : 1000);
-  const orders = positive(values.orders, 'orders', true) ?? (quick ? 200_000 : 1_000_000);
+  const tenants = positive(values.tenants, 'tenants', true) ?? (smoke ? 5 : quick ? 200 : 1000);
+  const orders = positive(values.orders, 'orders', true) ?? (smoke ? 2_000 : quick ? 200_000 : 1_000_000);
   if (orders < tenants) throw new UsageError(`--orders: must be at least --tenants (${tenants}): every tenant gets an order`);
+  const smokeDir = path.join(os.tmpdir(), 'palisade-bench-smoke');
   return {
     quick,
+    smoke,
+    seedPrefix: smoke ? 'smoke' : 'bench',
     tenants,
     orders,
     scale: values.scale ?? false,
-    dbDurationSec: duration ?? (quick ? 1.5 : 5),
-    httpDurationSec: duration ?? (quick ? 3 : 10),
-    dbRounds: rounds ?? 3,
-    httpRounds: rounds ?? (quick ? 1 : 2),
-    outDir: path.resolve(values.out ?? 'bench/results'),
-    dataDir: path.resolve(values['data-dir'] ?? env.BENCH_DATA_DIR ?? 'bench/.data'),
+    dbDurationSec: duration ?? (smoke ? 0.3 : quick ? 1.5 : 5),
+    httpDurationSec: duration ?? (smoke ? 1 : quick ? 3 : 10),
+    dbRounds: rounds ?? (smoke ? 1 : 3),
+    httpRounds: rounds ?? (smoke || quick ? 1 : 2),
+    outDir: path.resolve(values.out ?? (smoke ? path.join(smokeDir, 'results') : 'bench/results')),
+    // --smoke does not take BENCH_DATA_DIR: that is where real runs keep their seed.
+    dataDir: path.resolve(values['data-dir'] ?? (smoke ? path.join(smokeDir, 'data') : (env.BENCH_DATA_DIR ?? 'bench/.data'))),
   };
 }

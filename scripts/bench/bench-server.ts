@@ -24,10 +24,11 @@ interface ServerConfig {
 }
 
 const config = JSON.parse(process.env.BENCH_SERVER_CONFIG ?? '{}') as ServerConfig;
-// The app's connections split as index.ts splits them (the reader for one-statement reads, the
-// pool for the rest: key lookups, batched writes), sized so the reader has the bare route's pool size.
-const reader = new TenantReader(config.appUrl, { connections: config.poolMax });
-const pool = openPool(config.appUrl, { max: 4 });
+// As index.ts: one app pool of poolMax connections (the bare route's pool size) for everything:
+// the reader borrows it for one-statement reads (one batch each), the rest (key lookups, batched
+// writes, transactions) use it directly. The reader has no connections of its own and no end().
+const pool = openPool(config.appUrl, { max: config.poolMax });
+const reader = new TenantReader(pool);
 const platformPool = openPool(config.platformUrl, { max: 2, applicationName: 'palisade-platform' });
 const bypass = openPool(config.bypassUrl, { max: config.poolMax, applicationName: 'palisade-bench-bare' });
 
@@ -84,7 +85,7 @@ async function stop(): Promise<void> {
   server.close();
   if ('closeAllConnections' in server) server.closeAllConnections();
   await Promise.allSettled([lastUsed.stop(), usage.stop(), auditBuffer.stop()]);
-  await Promise.allSettled([pool.end({ timeout: 2 }), reader.end(), platformPool.end({ timeout: 2 }), bypass.end({ timeout: 2 })]);
+  await Promise.allSettled([pool.end({ timeout: 2 }), platformPool.end({ timeout: 2 }), bypass.end({ timeout: 2 })]);
   process.exit(0);
 }
 process.on('SIGTERM', () => void stop());

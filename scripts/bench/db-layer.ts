@@ -8,7 +8,7 @@ import { TenantReader } from '../../db/tenant-read.js';
 import { startFlightCounter, flightsPerCall } from './round-trips.js';
 import type { OrderRef } from './seed.js';
 import { medianRound, ratio, rotate, summarize, type RunSummary } from './stats.js';
-import { QUERIES, runVariant, VARIANTS, WireLimit, type QueryInput, type QueryName, type VariantName, type VariantPools } from './variants.js';
+import { QUERIES, runVariant, VARIANTS, type QueryInput, type QueryName, type VariantName, type VariantPools } from './variants.js';
 
 export interface DbCell {
   query: QueryName;
@@ -21,8 +21,6 @@ export interface DbCell {
   roundTrips?: number;
   /** req/s relative to `limit` at the same query and concurrency. */
   vsLimit?: number;
-  /** req/s relative to `wire limit` at the same query and concurrency. */
-  vsWireLimit?: number;
   firstError?: string;
 }
 
@@ -82,15 +80,15 @@ export interface DbUrls {
   bypassUrl: string;
 }
 
+/** Each variant on a pool of its own, all of size `max`; the reader borrows its app-role pool, so that pool is ended here. */
 function openVariantPools(urls: DbUrls, max: number): { pools: VariantPools; close: () => Promise<void> } {
   const bypass = openPool(urls.bypassUrl, { max, applicationName: 'palisade-bench-limit' });
-  const wire = new WireLimit(urls.bypassUrl, max);
-  const runner = new TenantReader(urls.appUrl, { connections: max, applicationName: 'palisade-bench-runner' });
+  const runnerPool = openPool(urls.appUrl, { max, applicationName: 'palisade-bench-runner' });
   const naive: Sql = openPool(urls.appUrl, { max, applicationName: 'palisade-bench-naive' });
   return {
-    pools: { bypass, wire, runner, naive: drizzleOver(naive) },
+    pools: { bypass, runner: new TenantReader(runnerPool), naive: drizzleOver(naive) },
     close: async () => {
-      await Promise.all([bypass.end(), wire.end(), runner.end(), naive.end()]);
+      await Promise.all([bypass.end(), runnerPool.end(), naive.end()]);
     },
   };
 }
@@ -132,7 +130,6 @@ export async function runDbLayer(urls: DbUrls, workload: Workload, opts: DbLayer
   }
   for (const cell of cells.values()) {
     cell.vsLimit = ratio(cell.result.reqPerSec, cells.get(key(cell.query, cell.concurrency, 'limit'))?.result.reqPerSec);
-    cell.vsWireLimit = ratio(cell.result.reqPerSec, cells.get(key(cell.query, cell.concurrency, 'wire limit'))?.result.reqPerSec);
   }
   return [...cells.values()];
 }

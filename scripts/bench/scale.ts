@@ -1,6 +1,6 @@
 /**
  * `--scale`: does RLS cost the same on a bigger table? The same small tenant's point lookup and
- * aggregate, runner vs the wire limit (same client, so the ratio moves only with what isolation
+ * aggregate, runner vs the limit (both on postgres.js, so the ratio moves only with what isolation
  * costs, not with two drivers' noise), measured on the base table, then again after other tenants' orders
  * (a second prefix, removed again afterwards) grow the table tenfold. Before each measurement: VACUUM ANALYZE, and the table
  * and its indexes pre-warmed (pg_prewarm, else full scans), so both sizes are measured from memory.
@@ -10,14 +10,14 @@ import { openPool, drizzleOver, type Sql } from '../../db/client.js';
 import { closedLoop } from './db-layer.js';
 import { ensureSeed, purgeSeed } from './seed.js';
 import { medianRound, ratio, round, type RunSummary } from './stats.js';
-import { runVariant, WireLimit, type QueryName, type VariantName } from './variants.js';
+import { runVariant, type QueryName, type VariantName } from './variants.js';
 
 export const SCALE_PREFIX = 'bulk';
 
 export interface ScaleCell {
   totalOrders: number;
   query: QueryName;
-  variant: Extract<VariantName, 'wire limit' | 'runner'>;
+  variant: Extract<VariantName, 'limit' | 'runner'>;
   concurrency: number;
   result: RunSummary;
 }
@@ -28,8 +28,8 @@ export interface ScaleResult {
   cells: ScaleCell[];
   prewarm: 'pg_prewarm' | 'full scan';
   /**
-   * Per query: runner / wire limit at each size, and the big size's p50 over the base size's
-   * (`p50Growth` for the runner; `limitP50Growth` for the wire limit, which has no RLS: what the
+   * Per query: runner / limit at each size, and the big size's p50 over the base size's
+   * (`p50Growth` for the runner; `limitP50Growth` for the limit, which has no RLS: what the
    * table's size costs any query).
    */
   comparison: { query: QueryName; ratioBase?: number; ratioBig?: number; ratioDrift?: number; p50Growth?: number; limitP50Growth?: number }[];
@@ -71,10 +71,9 @@ export async function runScale(
   const su = openPool(opts.superuserUrl, { max: 1, applicationName: 'palisade-bench' });
   const owner = openPool(opts.ownerUrl, { max: 2, applicationName: 'palisade-bench' });
   const bypass = openPool(opts.bypassUrl, { max: opts.poolSize, applicationName: 'palisade-bench-limit' });
+  // The reader borrows this app-role pool (ended below); the naive variant, not measured here, shares it.
   const app = openPool(opts.appUrl, { max: opts.poolSize, applicationName: 'palisade-bench-runner' });
-  const runner = new TenantReader(opts.appUrl, { connections: opts.poolSize, applicationName: 'palisade-bench-runner' });
-  const wire = new WireLimit(opts.bypassUrl, opts.poolSize);
-  const pools = { bypass, wire, runner, naive: drizzleOver(app) };
+  const pools = { bypass, runner: new TenantReader(app), naive: drizzleOver(app) };
   const cells: ScaleCell[] = [];
   let prewarm: ScaleResult['prewarm'] = 'full scan';
   try {
@@ -84,15 +83,15 @@ export async function runScale(
       prewarm = await warm(su);
       for (const query of ['point', 'aggregate'] as const) {
         for (const concurrency of [1, 8]) {
-          const rounds: Record<string, RunSummary[]> = { 'wire limit': [], runner: [] };
+          const rounds: Record<string, RunSummary[]> = { limit: [], runner: [] };
           const pick = input(query);
           for (let r = 0; r < opts.rounds; r++) {
-            for (const variant of (r % 2 ? ['runner', 'wire limit'] : ['wire limit', 'runner']) as ('wire limit' | 'runner')[]) {
+            for (const variant of (r % 2 ? ['runner', 'limit'] : ['limit', 'runner']) as ('limit' | 'runner')[]) {
               const { summary } = await closedLoop(() => runVariant(pools, variant, query, pick()), concurrency, opts.durationMs);
               rounds[variant]!.push(summary);
             }
           }
-          for (const variant of ['wire limit', 'runner'] as const) cells.push({ totalOrders, query, variant, concurrency, result: medianRound(rounds[variant]!) });
+          for (const variant of ['limit', 'runner'] as const) cells.push({ totalOrders, query, variant, concurrency, result: medianRound(rounds[variant]!) });
         }
       }
     };
@@ -114,22 +113,22 @@ export async function runScale(
     // FULL: a plain vacuum leaves the table at its tenfold size on disk, and the next run's plans
     // (and its pages read) would be those of a mostly empty 10M-row table.
     await su.unsafe('vacuum full analyze orders');
-    const find = (total: number, query: QueryName, variant: 'wire limit' | 'runner', concurrency: number) =>
+    const find = (total: number, query: QueryName, variant: 'limit' | 'runner', concurrency: number) =>
       cells.find((c) => c.totalOrders === total && c.query === query && c.variant === variant && c.concurrency === concurrency)?.result;
     const comparison = (['point', 'aggregate'] as const).map((query) => {
-      const ratioBase = ratio(find(base, query, 'runner', 8)?.reqPerSec, find(base, query, 'wire limit', 8)?.reqPerSec);
-      const ratioBig = ratio(find(big, query, 'runner', 8)?.reqPerSec, find(big, query, 'wire limit', 8)?.reqPerSec);
+      const ratioBase = ratio(find(base, query, 'runner', 8)?.reqPerSec, find(base, query, 'limit', 8)?.reqPerSec);
+      const ratioBig = ratio(find(big, query, 'runner', 8)?.reqPerSec, find(big, query, 'limit', 8)?.reqPerSec);
       return {
         query,
         ratioBase,
         ratioBig,
         ratioDrift: ratioBase && ratioBig ? round(Math.abs(ratioBig / ratioBase - 1), 3) : undefined,
         p50Growth: ratio(find(big, query, 'runner', 1)?.p50, find(base, query, 'runner', 1)?.p50),
-        limitP50Growth: ratio(find(big, query, 'wire limit', 1)?.p50, find(base, query, 'wire limit', 1)?.p50),
+        limitP50Growth: ratio(find(big, query, 'limit', 1)?.p50, find(base, query, 'limit', 1)?.p50),
       };
     });
     return { tenant, sizes: [base, big], cells, prewarm, comparison };
   } finally {
-    await Promise.all([su.end(), owner.end(), bypass.end(), wire.end(), app.end(), runner.end()]);
+    await Promise.all([su.end(), owner.end(), bypass.end(), app.end()]);
   }
 }

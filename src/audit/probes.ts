@@ -130,10 +130,19 @@ async function attempt<T>(conn: Conn, fn: () => Promise<T>): Promise<{ ok: true;
   }
 }
 
+/**
+ * As the app role in tenant `tenantId`'s context, set as the server sets it (set_tenant), or with
+ * no tenant when it is ''. Clearing uses set_config directly: any role may set a custom setting,
+ * and the probes check what the policies do whoever set it.
+ */
 async function asApp(conn: Conn, appRole: string, tenantId: string): Promise<void> {
   await conn.unsafe(`set local role ${quoteIdent(appRole)}`);
-  await conn`select set_config('app.tenant_id', ${tenantId}, true)`;
+  if (tenantId && setterExists) await conn`select public.set_tenant(${tenantId}::uuid)`;
+  else await conn`select set_config('app.tenant_id', ${tenantId}, true)`;
 }
+
+/** Whether public.set_tenant(uuid) exists (the static rule tenant-setter-missing reports it if not). */
+let setterExists = true;
 
 export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> {
   const findings: Finding[] = [];
@@ -142,6 +151,7 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
     await conn`begin`;
     const [hasTenants] = await conn`select 1 from pg_class where oid = to_regclass('public.tenants')`;
     const [role] = await conn`select 1 from pg_roles where rolname = ${appRole}`;
+    setterExists = (await conn`select 1 from pg_proc where oid = to_regprocedure('public.set_tenant(uuid)')`).length > 0;
     if (!hasTenants || !role) {
       return [{
         ruleId: 'probe-skipped',

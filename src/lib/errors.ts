@@ -17,13 +17,16 @@ export type ErrorCode = keyof typeof HTTP_STATUS;
 
 export class AppError extends Error {
   override readonly name = 'AppError';
+  /** When to try again, in seconds: sent as `Retry-After` by both transports (503s). */
+  readonly retryAfterSeconds: number | undefined;
   constructor(
     readonly code: ErrorCode,
     readonly reason: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

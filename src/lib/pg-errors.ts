@@ -13,8 +13,17 @@ export const SQLSTATE = {
   queryCanceled: '57014',
 } as const;
 
+/** How deep a chain of causes is followed (tRPC → Drizzle → postgres.js → socket error). */
+const MAX_DEPTH = 6;
+
+function* causes(error: unknown): Generator<object> {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < MAX_DEPTH; e = (e as { cause?: unknown }).cause, depth++) {
+    yield e;
+  }
+}
+
 export function pgError(error: unknown): postgres.PostgresError | undefined {
-  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causes(error)) {
     if (e instanceof postgres.PostgresError) return e;
   }
   return undefined;
@@ -27,4 +36,66 @@ export function isDataException(error: unknown): boolean {
 
 export function sqlState(error: unknown): string | undefined {
   return pgError(error)?.code;
+}
+
+/**
+ * The connection to the database was lost or could not be made: the server is down, restarting,
+ * shutting down or unreachable, or it ended our backend. Whether a statement that was in flight ran
+ * is unknown; nothing here retries it.
+ */
+const CONNECTION_LOST = new Set([
+  // postgres.js: the socket closed, was destroyed, the pool was ended, or connecting took too long;
+  // a canceled query whose cancel got no answer (its connection is closed).
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'CANCEL_UNANSWERED',
+  // Node's socket and DNS errors.
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** SQLSTATEs of a backend that is going away or cannot take us (besides class 08, connection exception). */
+const BACKEND_GONE = new Set([
+  '57P01', // admin_shutdown: smart/fast shutdown, or pg_terminate_backend
+  '57P02', // crash_shutdown: another backend crashed, the server restarts
+  '57P03', // cannot_connect_now: starting up, shutting down, in recovery
+  '57P05', // idle_session_timeout
+  '25P03', // idle_in_transaction_session_timeout: the backend ended the session
+]);
+
+/** The server refused a new connection: too many already (max_connections, a role's limit). */
+const TOO_MANY_CONNECTIONS = '53300';
+
+/**
+ * `unavailable`: the database could not be reached or the connection was lost (retry shortly).
+ * `busy`: no connection became free in time (postgres.js `queue_timeout`) or the server has no
+ * connection slot left; the query was never sent. Undefined for every other error.
+ */
+export type DatabaseFailure = 'unavailable' | 'busy';
+
+/** Whether `error` (or any error it wraps) says the database is unreachable or saturated. */
+export function databaseFailure(error: unknown): DatabaseFailure | undefined {
+  for (const e of causes(error)) {
+    if (e instanceof postgres.PostgresError) {
+      if (e.code === TOO_MANY_CONNECTIONS) return 'busy';
+      if (e.code.startsWith('08') || BACKEND_GONE.has(e.code)) return 'unavailable';
+      // Another server error (a constraint, a canceled statement…): the connection is fine.
+      return undefined;
+    }
+    const code = (e as { code?: unknown }).code;
+    if (code === 'QUEUE_TIMEOUT') return 'busy';
+    if (typeof code === 'string' && CONNECTION_LOST.has(code)) return 'unavailable';
+  }
+  return undefined;
 }

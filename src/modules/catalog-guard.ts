@@ -5,13 +5,13 @@
  */
 import { sql } from 'drizzle-orm';
 import { drizzleOver, type Sql } from '../../db/client.js';
-import { TENANT_POLICY } from '../../db/schema/tenancy.js';
+import { TENANT_POLICY, TENANT_SETTING } from '../../db/schema/tenancy.js';
 import { pgError } from '../lib/pg-errors.js';
 import type { Catalog, Dataset } from './catalog.js';
 import { planQuery } from './query-sql.js';
 
 /** The predicate tenantTable() generates, as pg_get_expr prints it. */
-const TENANT_PREDICATE = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+const TENANT_PREDICATE = `(tenant_id = (NULLIF(current_setting('${TENANT_SETTING}'::text, true), ''::text))::uuid)`;
 
 interface TableFacts {
   oid: string;
@@ -61,7 +61,7 @@ function tableProblems(dataset: Dataset, facts: TableFacts | undefined): string[
   if (!policy) {
     problems.push(`has no "${TENANT_POLICY}" policy; declare it with tenantTable() (db/schema/tenancy.ts)`);
   } else if (!policy.permissive || policy.command !== '*' || policy.using !== TENANT_PREDICATE || policy.check !== TENANT_PREDICATE) {
-    problems.push(`its "${TENANT_POLICY}" policy is not the one tenantTable() generates (for all commands, keyed on app.tenant_id)`);
+    problems.push(`its "${TENANT_POLICY}" policy is not the one tenantTable() generates (for all commands, keyed on ${TENANT_SETTING})`);
   }
   // Permissive policies are OR-ed: any other one could widen what a tenant sees.
   const others = facts.policies.filter((p) => p.permissive && p.name !== TENANT_POLICY).map((p) => `"${p.name}"`);

@@ -11,11 +11,15 @@
  * - State changes evict: the server evicts the affected entries after the change commits and
  *   publishes the change on Redis (when configured) so every instance evicts too. A lookup that was
  *   in flight across an eviction is not stored, so it cannot put back what was just evicted.
+ * - A publish that fails (Redis down or frozen) never undoes the local eviction; it is kept and
+ *   published again when Redis answers. Meanwhile other instances may serve the old credential
+ *   until their entry's `ttlMs` ends; an instance whose subscription dropped clears its whole
+ *   cache when it resubscribes.
  * - Changes made behind the server's back (psql) are seen once the entry ages out (`ttlMs`).
  */
 import { randomUUID } from 'node:crypto';
 import { jsonLogger, type Logger } from '../lib/log.js';
-import { closeRedis, openRedis, redisDown, type Redis } from '../lib/redis.js';
+import { closeRedis, openRedis, redisBreaker, type OpenRedisOptions, type Redis } from '../lib/redis.js';
 import type { Principal } from './credentials.service.js';
 
 /** What changed; every cached credential matching any of the given fields is dropped. */
@@ -38,6 +42,8 @@ export interface ResolvedCredential {
 export const DEFAULT_CREDENTIAL_CACHE_TTL_MS = 5_000;
 export const DEFAULT_CREDENTIAL_CACHE_MAX_ENTRIES = 10_000;
 export const CREDENTIAL_EVICTION_CHANNEL = 'palisade:credential-evictions';
+/** Changes kept for re-publishing during an outage; beyond that the TTL alone bounds staleness. */
+const MAX_UNSENT_CHANGES = 1_000;
 
 export interface CredentialCacheOptions {
   /** How long a resolution is trusted; 0 disables caching (evictions are still published). */
@@ -45,6 +51,8 @@ export interface CredentialCacheOptions {
   maxEntries?: number;
   /** Share evictions with every instance subscribed to the same Redis. */
   redisUrl?: string;
+  /** Per-command timeout, breaker threshold and probe interval (see lib/redis.ts). */
+  redis?: OpenRedisOptions;
   /** Tests use their own, so parallel files never evict each other's entries. */
   channel?: string;
   log?: Logger;
@@ -113,6 +121,8 @@ export class CredentialCache {
   private readonly publisher: Redis | undefined;
   private readonly subscriber: Redis | undefined;
   private readonly subscribed: Promise<void>;
+  /** Changes whose publish failed: sent with the next publish, or when the publisher's breaker closes. */
+  private unsent: CredentialChange[] = [];
 
   constructor(options: CredentialCacheOptions = {}) {
     this.ttlMs = options.ttlMs ?? DEFAULT_CREDENTIAL_CACHE_TTL_MS;
@@ -123,8 +133,10 @@ export class CredentialCache {
       this.subscribed = Promise.resolve();
       return;
     }
-    this.publisher = openRedis(options.redisUrl, this.log);
-    const subscriber = openRedis(options.redisUrl, this.log);
+    const publisher = openRedis(options.redisUrl, this.log, { name: 'credential evictions (publish)', ...options.redis });
+    this.publisher = publisher;
+    redisBreaker(publisher).onClose(() => void this.publish());
+    const subscriber = openRedis(options.redisUrl, this.log, { name: 'credential evictions (subscribe)', ...options.redis });
     this.subscriber = subscriber;
     subscriber.on('message', (channel: string, text: string) => {
       if (channel === this.channel) this.receive(text);
@@ -199,14 +211,14 @@ export class CredentialCache {
 
   /**
    * Call after the change has committed: evicts here at once, then tells the other instances.
-   * Never throws (the change is already made); a failed publish is logged and the TTL bounds the
-   * other instances' staleness.
+   * Never throws (the change is already made); a failed publish is logged and retried when Redis
+   * answers again, and the TTL bounds the other instances' staleness meanwhile.
    */
   async evict(...changes: CredentialChange[]): Promise<void> {
     const real = changes.filter((change) => !isEmpty(change));
     if (real.length === 0) return;
     this.evictLocal(real);
-    if (this.publisher) await publishOn(this.publisher, this.channel, { from: this.id, changes: real }, this.log);
+    await this.publish(real);
   }
 
   clear(): void {
@@ -232,6 +244,16 @@ export class CredentialCache {
     }
   }
 
+  /** Publishes `changes` together with any that could not be published before; keeps all on failure. */
+  private async publish(changes: CredentialChange[] = []): Promise<void> {
+    const all = [...this.unsent, ...changes];
+    if (!this.publisher || all.length === 0) return;
+    this.unsent = [];
+    if (!(await publishOn(this.publisher, this.channel, { from: this.id, changes: all }, this.log))) {
+      this.unsent = [...all, ...this.unsent].slice(-MAX_UNSENT_CHANGES);
+    }
+  }
+
   private receive(text: string): void {
     const message = parseMessage(text);
     if (!message) {
@@ -244,15 +266,14 @@ export class CredentialCache {
   }
 }
 
-async function publishOn(redis: Redis, channel: string, message: EvictionMessage, log: Logger): Promise<void> {
-  if (redisDown(redis)) {
-    log('warn', 'redis unreachable; other instances see this credential change within the cache TTL', { changes: message.changes });
-    return;
-  }
+/** True when published; false (logged) when Redis was skipped or the publish failed. */
+async function publishOn(redis: Redis, channel: string, message: EvictionMessage, log: Logger): Promise<boolean> {
   try {
-    await redis.publish(channel, JSON.stringify(message));
+    await redisBreaker(redis).run(() => redis.publish(channel, JSON.stringify(message)));
+    return true;
   } catch (error) {
-    log('warn', 'could not publish a credential eviction; other instances see it within the cache TTL', { error: String(error) });
+    log('warn', 'could not publish a credential eviction; other instances see it within the cache TTL', { changes: message.changes, error: String(error) });
+    return false;
   }
 }
 

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../lib/clock.js';
 import { jsonLogger, type Logger } from '../lib/log.js';
-import { closeRedis, openRedis, redisDown, type Redis } from '../lib/redis.js';
+import { closeRedis, openRedis, redisBreaker, type OpenRedisOptions, type Redis, type RedisBreaker } from '../lib/redis.js';
 
 export interface QueryCache {
   /** undefined on a miss or when the backend is unreachable (logged; the query just runs). */
@@ -160,55 +160,85 @@ export class MemoryQueryCache implements QueryCache {
 export interface RedisQueryCacheOptions {
   /** Namespace for every key this cache writes (several apps or test runs may share a Redis). */
   prefix?: string;
-  log?: Logger;
 }
 
 /**
  * Shared across instances: entries are `SET … PX ttl` (eviction beyond that is Redis's
- * `maxmemory-policy`), versions are `<prefix>v:<tenantId>` counters bumped with INCR. Every Redis
- * error degrades to a miss or a no-op and is logged once per outage; a request never fails
- * because of the cache. Takes ownership of the connection: `close` closes it.
+ * `maxmemory-policy`), versions are `<prefix>v:<tenantId>` counters bumped with INCR. Commands go
+ * through the connection's breaker (lib/redis.ts): while Redis is down or frozen every read is a
+ * miss and every write a no-op, at once; a request never fails or waits because of the cache.
+ *
+ * A version bump that does not reach Redis (breaker open, refused, timed out) is owed: the tenant
+ * is remembered here, its version counts as unknown (nothing read or stored) until the bump is
+ * replayed, and the replay runs as soon as the breaker closes (and lazily on the tenant's next
+ * read). So an entry written before the bump, by any instance, is never served again once Redis
+ * is back. A bump that timed out may also have been applied: then the version moves twice, which
+ * costs nothing but a miss. Takes ownership of the connection: `close` closes it.
  */
 export class RedisQueryCache implements QueryCache {
   readonly kind = 'redis';
   private readonly prefix: string;
-  private readonly log: Logger;
-  private failing = false;
+  private readonly breaker: RedisBreaker;
+  /** Tenants whose bump did not reach Redis, each with a serial so a newer debt is never dropped. */
+  private readonly owed = new Map<string, number>();
+  private debtSerial = 0;
+  private repaying = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly stopListening: () => void;
 
   constructor(
     private readonly redis: Redis,
     options: RedisQueryCacheOptions = {},
   ) {
     this.prefix = options.prefix ?? 'palisade:';
-    this.log = options.log ?? jsonLogger;
+    this.breaker = redisBreaker(redis);
+    this.stopListening = this.breaker.onClose(() => void this.repay());
+  }
+
+  /** Tenants whose invalidation is still to be replayed into Redis (tests, metrics). */
+  get owedInvalidations(): number {
+    return this.owed.size;
   }
 
   async get(key: string): Promise<string | undefined> {
     if (!cacheable(key)) return undefined;
-    return (await this.attempt('get', () => this.redis.get(this.prefix + key))) ?? undefined;
+    return (await this.attempt(() => this.redis.get(this.prefix + key))) ?? undefined;
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     const ms = Math.ceil(ttlMs);
     if (ms <= 0 || !cacheable(key)) return;
-    await this.attempt('set', () => this.redis.set(this.prefix + key, value, 'PX', ms));
+    await this.attempt(() => this.redis.set(this.prefix + key, value, 'PX', ms));
   }
 
   async tenantVersion(tenantId: string): Promise<number> {
-    const raw = await this.attempt('version', () => this.redis.get(this.versionKey(tenantId)));
+    const debt = this.owed.get(tenantId);
+    if (debt !== undefined) {
+      // Pay the debt first: the INCR's answer is the version to use from now on.
+      const bumped = await this.attempt(() => this.redis.incr(this.versionKey(tenantId)));
+      if (bumped === undefined) return UNKNOWN_VERSION;
+      if (this.owed.get(tenantId) === debt) this.owed.delete(tenantId);
+      return bumped;
+    }
+    const raw = await this.attempt(() => this.redis.get(this.versionKey(tenantId)));
     if (raw === undefined) return UNKNOWN_VERSION;
     return raw === null ? 0 : Number(raw);
   }
 
   /**
-   * If Redis is unreachable the bump is lost and the tenant's entries stay readable until their
-   * TTL ends; the same holds if Redis evicts a version key under memory pressure. TTLs bound it.
+   * Never loses a bump made while Redis is unreachable (see the class comment). Still lost: a
+   * version key Redis evicts under memory pressure, or rolls back (restored from an older
+   * snapshot, failover to a lagging replica); entries' TTLs bound those.
    */
   async invalidateTenant(tenantId: string): Promise<void> {
-    await this.attempt('invalidate', () => this.redis.incr(this.versionKey(tenantId)));
+    if ((await this.attempt(() => this.redis.incr(this.versionKey(tenantId)))) !== undefined) return;
+    this.owed.set(tenantId, ++this.debtSerial);
+    this.scheduleRepay();
   }
 
   close(): Promise<void> {
+    this.stopListening();
+    clearTimeout(this.retryTimer);
     return closeRedis(this.redis);
   }
 
@@ -216,21 +246,41 @@ export class RedisQueryCache implements QueryCache {
     return `${this.prefix}v:${tenantId}`;
   }
 
-  /** undefined when Redis is down or the command failed. */
-  private async attempt<T>(operation: string, run: () => Promise<T>): Promise<T | undefined> {
-    if (redisDown(this.redis)) return undefined;
+  /** Replays every owed bump in one pipeline; what fails stays owed. */
+  private async repay(): Promise<void> {
+    if (this.owed.size === 0 || this.repaying) return;
+    this.repaying = true;
+    const debts = [...this.owed];
     try {
-      const result = await run();
-      if (this.failing) {
-        this.failing = false;
-        this.log('info', 'query cache: redis answering again');
-      }
-      return result;
-    } catch (error) {
-      if (!this.failing) {
-        this.failing = true;
-        this.log('warn', 'query cache: redis command failed; serving misses', { operation, error: (error as Error).message });
-      }
+      const replies = await this.attempt(() => {
+        const pipeline = this.redis.pipeline();
+        for (const [tenantId] of debts) pipeline.incr(this.versionKey(tenantId));
+        return pipeline.exec();
+      });
+      debts.forEach(([tenantId, serial], i) => {
+        if (replies?.[i] && !replies[i][0] && this.owed.get(tenantId) === serial) this.owed.delete(tenantId);
+      });
+    } finally {
+      this.repaying = false;
+    }
+    this.scheduleRepay();
+  }
+
+  /** While the breaker is open its closing triggers the replay; a lone failure is retried here. */
+  private scheduleRepay(): void {
+    if (this.owed.size === 0 || this.breaker.isOpen || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.repay();
+    }, this.breaker.probeIntervalMs);
+    this.retryTimer.unref();
+  }
+
+  /** undefined when Redis is skipped or the command failed (the breaker logs outages). */
+  private async attempt<T>(run: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await this.breaker.run(run);
+    } catch {
       return undefined;
     }
   }
@@ -244,12 +294,14 @@ export interface CreateQueryCacheOptions {
   prefix?: string;
   log?: Logger;
   clock?: Clock;
+  /** Per-command timeout, breaker threshold and probe interval (see lib/redis.ts). */
+  redis?: OpenRedisOptions;
 }
 
 export function createQueryCache(options: CreateQueryCacheOptions): QueryCache {
   const log = options.log ?? jsonLogger;
   if (options.redisUrl) {
-    return new RedisQueryCache(openRedis(options.redisUrl, log), { log, prefix: options.prefix });
+    return new RedisQueryCache(openRedis(options.redisUrl, log, { name: 'query cache', ...options.redis }), { prefix: options.prefix });
   }
   return new MemoryQueryCache({ maxEntries: options.maxEntries, maxBytes: options.maxBytes, clock: options.clock });
 }

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { jsonLogger, type Logger } from '../lib/log.js';
-import { closeRedis, openRedis, redisDown, type Redis } from '../lib/redis.js';
+import { closeRedis, openRedis, redisBreaker, type OpenRedisOptions, type Redis, type RedisBreaker } from '../lib/redis.js';
 
 export interface RateLimitRule {
   limit: number;
@@ -242,7 +242,6 @@ const CONSUME_SHA = createHash('sha1').update(CONSUME_SCRIPT).digest('hex');
 export interface RedisRateLimiterOptions {
   /** Namespace for the counters (`<prefix>rl:<bucket key>:<window ms>:<window index>`). */
   prefix?: string;
-  log?: Logger;
 }
 
 /**
@@ -250,15 +249,16 @@ export interface RedisRateLimiterOptions {
  * the caller's `now`, so instances' clocks should agree (NTP); a skew of s ms shifts windows by
  * s ms, it does not double budgets.
  *
- * During a Redis outage requests are limited by an in-process MemoryRateLimiter instead: we
- * prefer availability over strictness, so each instance then enforces the full budget on its
- * own (a cluster of k instances may let through up to k× the limit until Redis is back).
- * Takes ownership of the connection: `close` closes it.
+ * During a Redis outage (the connection's breaker is open, or a command failed or timed out)
+ * requests are limited by an in-process MemoryRateLimiter instead: we prefer availability over
+ * strictness, so each instance then enforces the full budget on its own (a cluster of k
+ * instances may let through up to k× the limit until Redis is back). The breaker logs the
+ * outage once. Takes ownership of the connection: `close` closes it.
  */
 export class RedisRateLimiter implements RateLimiter {
   readonly kind = 'redis';
   private readonly prefix: string;
-  private readonly log: Logger;
+  private readonly breaker: RedisBreaker;
   private readonly fallback = new MemoryRateLimiter();
   private degraded = false;
 
@@ -267,17 +267,16 @@ export class RedisRateLimiter implements RateLimiter {
     options: RedisRateLimiterOptions = {},
   ) {
     this.prefix = options.prefix ?? 'palisade:';
-    this.log = options.log ?? jsonLogger;
+    this.breaker = redisBreaker(redis);
   }
 
   /** True while decisions come from the in-process fallback. */
   get usingFallback(): boolean {
-    return this.degraded || redisDown(this.redis);
+    return this.degraded || this.breaker.isOpen;
   }
 
   async consume(buckets: RateBucket[], now: number): Promise<RateDecision> {
     if (buckets.length === 0) throw new Error('rate limiter: consume needs at least one bucket');
-    if (redisDown(this.redis)) return this.fallback.consume(buckets, now);
     const keys = buckets.flatMap((b) => {
       const index = windowIndex(now, b.rule.windowMs);
       // The window length is in the key, so a key whose rule changes starts a fresh count.
@@ -287,18 +286,12 @@ export class RedisRateLimiter implements RateLimiter {
     const args = buckets.flatMap((b) => [b.rule.limit, b.rule.windowMs, elapsedIn(now, b.rule.windowMs)]);
     let reply: number[];
     try {
-      reply = await this.run(keys, args);
-    } catch (error) {
-      if (!this.degraded) {
-        this.degraded = true;
-        this.log('warn', 'rate limiter: redis unavailable; limiting per instance until it answers', { error: (error as Error).message });
-      }
+      reply = await this.breaker.run(() => this.run(keys, args));
+    } catch {
+      this.degraded = true;
       return this.fallback.consume(buckets, now);
     }
-    if (this.degraded) {
-      this.degraded = false;
-      this.log('info', 'rate limiter: redis answering again; budgets shared across instances');
-    }
+    this.degraded = false;
     const before = buckets.map((_, i) => ({ current: reply[2 * i + 1] ?? 0, previous: reply[2 * i + 2] ?? 0 }));
     // Same integer arithmetic on the same inputs as the script, so this agrees with reply[0].
     return decide(buckets, before, now);
@@ -323,10 +316,14 @@ export interface CreateRateLimiterOptions {
   redisUrl?: string | undefined;
   prefix?: string;
   log?: Logger;
+  /** Per-command timeout, breaker threshold and probe interval (see lib/redis.ts). */
+  redis?: OpenRedisOptions;
 }
 
 export function createRateLimiter(options: CreateRateLimiterOptions): RateLimiter {
   const log = options.log ?? jsonLogger;
-  if (options.redisUrl) return new RedisRateLimiter(openRedis(options.redisUrl, log), { log, prefix: options.prefix });
+  if (options.redisUrl) {
+    return new RedisRateLimiter(openRedis(options.redisUrl, log, { name: 'rate limiter', ...options.redis }), { prefix: options.prefix });
+  }
   return new MemoryRateLimiter();
 }

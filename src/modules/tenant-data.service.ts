@@ -11,6 +11,7 @@ import { getTableConfig } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Sql } from '../../db/client.js';
 import { TENANT_TABLES, tenants } from '../../db/schema/index.js';
+import { TENANT_SETTING } from '../../db/schema/tenancy.js';
 import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { AppError } from '../lib/errors.js';
 import { pgError, SQLSTATE, sqlState } from '../lib/pg-errors.js';
@@ -25,7 +26,7 @@ const LAYOUT: { name: string; columns: string[] }[] = TENANT_TABLES.map((table) 
   return { name: config.name, columns: config.columns.map((c) => (c.keyAsName ? toSnakeCase(c.name) : c.name)) };
 });
 const TABLE_NAMES = LAYOUT.map((t) => t.name);
-const CURRENT_TENANT = `nullif(current_setting('app.tenant_id', true), '')::uuid`;
+const CURRENT_TENANT = `nullif(current_setting('${TENANT_SETTING}', true), '')::uuid`;
 
 export const BUNDLE_FORMAT = 'palisade-tenant-export';
 export const BUNDLE_VERSION = 1;

@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import type { AppError } from '../lib/errors.js';
 
+/** The AppError as tRPC's error of the same code (and so the same HTTP status); the AppError is its cause. */
 export function toTRPCError(error: AppError): TRPCError {
-  const code = error.code === 'SERVICE_UNAVAILABLE' ? 'INTERNAL_SERVER_ERROR' : error.code;
-  return new TRPCError({ code, message: error.message, cause: error });
+  return new TRPCError({ code: error.code, message: error.message, cause: error });
 }

@@ -28,12 +28,22 @@ import type { Principal, TenantPrincipal } from '../modules/credentials.service.
 import type { Context, ServerDeps } from './context.js';
 import { describeZodError, toAppError } from '../lib/error-mapping.js';
 import { toTRPCError } from './errors.js';
+import { IDEMPOTENCY_HEADER, idempotencyKeyOf, idempotentRequest, idempotentWithTenant, REPLAYED_HEADER } from './idempotency.js';
 
-const t = initTRPC.context<Context>().create({
+/** What a procedure declares about itself, read by the tiers. */
+export interface ProcedureMeta {
+  /** The answer holds a secret shown once (a new key, a temporary password): never stored, so no Idempotency-Key. */
+  secretResult?: boolean;
+}
+
+const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   isDev: false,
   errorFormatter({ shape, error, ctx }) {
     const app = error.cause instanceof AppError ? error.cause : undefined;
     const invalid = error.cause instanceof ZodError ? error.cause : undefined;
+    // Both /trpc paths (http/trpc-route.ts) format every error here, with this request's context,
+    // before they write the response: the one place a tRPC error's Retry-After can be set.
+    if (app?.retryAfterSeconds !== undefined) ctx?.resHeaders.set('retry-after', String(app.retryAfterSeconds));
     const internal = error.code === 'INTERNAL_SERVER_ERROR';
     return {
       ...shape,
@@ -75,7 +85,13 @@ function mapFailure<R extends { ok: boolean; error?: { cause?: unknown } }>(resu
  * Turns AppErrors and recognised database errors into typed tRPC errors, whether a resolver or a
  * later middleware (auth) threw them.
  */
-const errorMapping = t.middleware(async ({ next }) => mapFailure(await next()));
+const errorMapping = t.middleware(async ({ ctx, next, type, path }) => {
+  // Only tenant-tier mutations store answers (idempotency.ts); a key elsewhere must not look honoured.
+  if (type === 'mutation' && ctx.headers.get(IDEMPOTENCY_HEADER) !== null) {
+    throw toTRPCError(new AppError('BAD_REQUEST', 'IDEMPOTENCY_NOT_SUPPORTED', `${path} does not take ${IDEMPOTENCY_HEADER}; tenant data and key or user changes do.`));
+  }
+  return mapFailure(await next());
+});
 
 export const publicProcedure = t.procedure.use(errorMapping);
 
@@ -135,10 +151,11 @@ function scopedTo(pool: ServerDeps['pool'], tenantId: string) {
 function tenantTier(minimum: TenantRole) {
   // One middleware for error mapping, authentication and the tier rather than three stacked ones:
   // tRPC copies the call options and context at every level, and this tier serves the hot path.
-  return t.procedure.use(async ({ ctx, next, type }) => {
+  return t.procedure.use(async ({ ctx, next, type, path, meta, getRawInput }) => {
     let added;
     try {
       added = await tenantContext(ctx, minimum);
+      if (type === 'mutation') added = await withIdempotency(ctx, added, path, meta, getRawInput);
     } catch (error) {
       throw mapped(error);
     }
@@ -169,6 +186,20 @@ async function tenantContext(ctx: Context, minimum: TenantRole) {
   const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
   const readCompiled: CompiledRead = (statement, values) => statement.run(reader, tenantId, values);
   return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant, readCompiled };
+}
+
+type TenantAdditions = Awaited<ReturnType<typeof tenantContext>>;
+
+/** A mutation sent with an Idempotency-Key: its first transaction replays or stores the answer. */
+async function withIdempotency(ctx: Context, added: TenantAdditions, path: string, meta: ProcedureMeta | undefined, getRawInput: () => Promise<unknown>): Promise<TenantAdditions> {
+  const key = idempotencyKeyOf(ctx.headers);
+  if (key === undefined) return added;
+  if (meta?.secretResult) {
+    throw new AppError('BAD_REQUEST', 'IDEMPOTENCY_NOT_SUPPORTED', `${path} answers with a secret shown only once, so its answer is never stored; send it without ${IDEMPOTENCY_HEADER}.`);
+  }
+  const request = idempotentRequest(added.principal, key, path, await getRawInput());
+  const withTenant = idempotentWithTenant(ctx.deps.pool, added.tenantId, request, () => ctx.resHeaders.set(REPLAYED_HEADER, 'true'));
+  return { ...added, withTenant };
 }
 
 /** Reads a tenant's data and runs dataset queries: any tenant role. */

@@ -61,6 +61,8 @@ const TITLES: Record<string, string> = {
   PASSWORD_CHANGE_REQUIRED: 'Set a new password first',
   INVALID_INPUT: 'Please check the form',
   NOT_FOUND: 'Not found',
+  DATABASE_UNAVAILABLE: 'The database is briefly unavailable',
+  DATABASE_BUSY: 'The server is busy',
 };
 
 const SIGN_IN_AGAIN = new Set(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED']);
@@ -74,7 +76,8 @@ export function describeError(error: unknown): PlainError {
       return { title: 'Cannot reach the server', detail: 'Check your connection and that Palisade is running, then try again.', reason: 'NETWORK', signInAgain: false };
     }
     let detail = error.message;
-    if (reason === 'TOO_MANY_REQUESTS') {
+    // The server says when to try again: rate limits and brief database outages alike.
+    if (reason === 'TOO_MANY_REQUESTS' || reason === 'DATABASE_UNAVAILABLE' || reason === 'DATABASE_BUSY') {
       const seconds = Number(lastRetryAfter);
       detail = `${error.message} Try again in ${Number.isFinite(seconds) && seconds > 0 ? `${seconds} second${seconds === 1 ? '' : 's'}` : 'a moment'}.`;
     }

@@ -7,7 +7,7 @@ import { router, tenantAdminProcedure } from '../init.js';
  * between could cache the old state again).
  */
 export const apiKeysRouter = router({
-  create: tenantAdminProcedure.input(keys.createApiKeyInput).mutation(({ ctx, input }) =>
+  create: tenantAdminProcedure.meta({ secretResult: true }).input(keys.createApiKeyInput).mutation(({ ctx, input }) =>
     ctx.withTenant((tx) =>
       keys.createApiKey(tx, input, { slug: ctx.principal.tenantSlug, callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }),
     ),
@@ -21,7 +21,7 @@ export const apiKeysRouter = router({
     return key;
   }),
   /** The old key's cached resolution is dropped: it carries the expiry the grace period replaces. */
-  rotate: tenantAdminProcedure.input(keys.rotateApiKeyInput).mutation(async ({ ctx, input }) => {
+  rotate: tenantAdminProcedure.meta({ secretResult: true }).input(keys.rotateApiKeyInput).mutation(async ({ ctx, input }) => {
     const rotated = await ctx.withTenant((tx) =>
       keys.rotateApiKey(tx, input, { slug: ctx.principal.tenantSlug, callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() }),
     );

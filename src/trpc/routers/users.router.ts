@@ -10,6 +10,7 @@ export const usersRouter = router({
     .input(users.listUsersInput)
     .query(({ ctx, input }) => ctx.withTenant((tx) => users.listUsers(tx, input))),
   create: tenantAdminProcedure
+    .meta({ secretResult: true })
     .input(users.createUserInput)
     .mutation(({ ctx, input }) =>
       ctx.withTenant((tx) => users.createUser(tx, input, { callerRole: ctx.principal.role, actor: ctx.actor, now: ctx.deps.clock() })),

@@ -1,0 +1,68 @@
+import { TRPCError } from '@trpc/server';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+import postgres from 'postgres';
+import { describe, expect, it } from 'vitest';
+import { toAppError } from './error-mapping.js';
+import { databaseFailure } from './pg-errors.js';
+
+const server = (code: string) => new postgres.PostgresError({ code, message: `sqlstate ${code}` } as unknown as string);
+/** As postgres.js makes connection errors: a plain Error with a code. */
+const coded = (code: string, cause?: unknown) => Object.assign(new Error(`write ${code} 127.0.0.1:5432`, { cause }), { code });
+/** As Drizzle wraps a driver error, then tRPC a resolver's error. */
+const wrapped = (error: Error) => new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: new DrizzleQueryError('select 1', [], error) });
+
+describe('databaseFailure', () => {
+  it.each([
+    'CONNECTION_CLOSED',
+    'CONNECTION_DESTROYED',
+    'CONNECTION_ENDED',
+    'CONNECT_TIMEOUT',
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'EPIPE',
+    'ETIMEDOUT',
+    'EHOSTUNREACH',
+    'ENOTFOUND',
+  ])('%s: unavailable, bare and wrapped', (code) => {
+    expect(databaseFailure(coded(code))).toBe('unavailable');
+    expect(databaseFailure(wrapped(coded(code)))).toBe('unavailable');
+  });
+
+  it.each(['57P01', '57P02', '57P03', '57P05', '25P03', '08006', '08001', '08P01'])('SQLSTATE %s: unavailable', (code) => {
+    expect(databaseFailure(server(code))).toBe('unavailable');
+    expect(databaseFailure(wrapped(server(code)))).toBe('unavailable');
+  });
+
+  it('a connection closed by a FATAL error (its cause): unavailable', () => {
+    expect(databaseFailure(coded('CONNECTION_CLOSED', server('57P01')))).toBe('unavailable');
+  });
+
+  it('no connection free in time, or no slot on the server: busy', () => {
+    expect(databaseFailure(wrapped(coded('QUEUE_TIMEOUT')))).toBe('busy');
+    expect(databaseFailure(server('53300'))).toBe('busy');
+  });
+
+  it('every other error: not a database failure', () => {
+    for (const code of ['23505', '23503', '42501', '57014', '22008', '42P01', '40001']) expect(databaseFailure(wrapped(server(code)))).toBeUndefined();
+    expect(databaseFailure(new Error('boom'))).toBeUndefined();
+    expect(databaseFailure(coded('QUERY_TIMEOUT'))).toBeUndefined();
+    expect(databaseFailure(undefined)).toBeUndefined();
+    expect(databaseFailure('ECONNREFUSED')).toBeUndefined();
+  });
+});
+
+describe('toAppError for database failures', () => {
+  it('unavailable: 503 DATABASE_UNAVAILABLE, Retry-After 2 s, the driver error as its cause', () => {
+    const cause = wrapped(coded('ECONNREFUSED'));
+    expect(toAppError(cause)).toMatchObject({ code: 'SERVICE_UNAVAILABLE', reason: 'DATABASE_UNAVAILABLE', retryAfterSeconds: 2, cause });
+  });
+
+  it('busy: 503 DATABASE_BUSY, Retry-After 1 s', () => {
+    expect(toAppError(coded('QUEUE_TIMEOUT'))).toMatchObject({ code: 'SERVICE_UNAVAILABLE', reason: 'DATABASE_BUSY', retryAfterSeconds: 1 });
+  });
+
+  it('leaves the other mappings alone', () => {
+    expect(toAppError(server('23505'))).toMatchObject({ code: 'CONFLICT', reason: 'ALREADY_EXISTS', retryAfterSeconds: undefined });
+    expect(toAppError(new Error('boom'))).toBeUndefined();
+  });
+});
