@@ -382,6 +382,8 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
       await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
 
       await signInWithKey(adminKey);
+      // Signed in (the session stored) before the reload, or the reload would race the sign-in.
+      await page.getByRole('heading', { name: 'Tenants', level: 1 }).waitFor();
       await page.goto(at('/'));
       await page.getByRole('heading', { name: 'Tenants', level: 1 }).waitFor();
       await page.locator(`tr[data-tenant="${a.slug}"]`).waitFor();
