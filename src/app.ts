@@ -60,7 +60,7 @@ export interface AppDeps {
   /** Verified credentials reused for a few seconds (index.ts: CREDENTIAL_CACHE_TTL_MS); default: in process, 5 s. The caller closes it. */
   credentialCache?: CredentialCache;
   sessionTtlMinutes?: number;
-  /** Failed sign-in counters; one is created per app when not given. */
+  /** Failed sign-in counters; default: in this process (index.ts shares them through Redis when REDIS_URL is set). The caller closes it. */
   loginThrottle?: LoginThrottle;
   /** Validated and checked against the database by the caller (index.ts); default: the shipped one. */
   catalog?: Catalog;

@@ -22,6 +22,7 @@ import { findCatalogProblems } from './modules/catalog-guard.js';
 import { CredentialCache } from './modules/credential-cache.js';
 import { CatalogError, loadCatalog } from './modules/catalog.js';
 import { LastUsedRecorder } from './modules/last-used.js';
+import { createLoginThrottle } from './modules/login-throttle.js';
 import { MetricsRegistry } from './modules/metrics.js';
 import { createQueryCache } from './modules/query-cache.js';
 import { createRateLimiter } from './modules/rate-limiter.js';
@@ -91,6 +92,8 @@ async function main(): Promise<void> {
   const redis = { commandTimeoutMs: config.redisCommandTimeoutMs };
   const cache = createQueryCache({ redisUrl: config.redisUrl, maxEntries: config.cacheMaxEntries, log, redis });
   const rateLimiter = createRateLimiter({ redisUrl: config.redisUrl, log, redis });
+  // With Redis, failed sign-ins count across every instance.
+  const loginThrottle = createLoginThrottle({ redisUrl: config.redisUrl, log, redis });
   // With Redis, revocations made on another instance (or by the CLI) evict here too.
   const credentialCache = new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, redisUrl: config.redisUrl, log, redis });
   const reader = new TenantReader(pool);
@@ -106,6 +109,7 @@ async function main(): Promise<void> {
     log,
     credentialCache,
     sessionTtlMinutes: config.sessionTtlMinutes,
+    loginThrottle,
     catalog,
     cache,
     rateLimiter,
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
     await lastUsed.stop().catch((error: unknown) => log('warn', 'could not record last use of keys', { error: String(error) }));
     await usage.stop().catch((error: unknown) => log('warn', 'could not record usage', { error: String(error) }));
     await auditBuffer.stop().catch((error: unknown) => log('warn', 'could not write query audit events', { error: String(error) }));
-    await Promise.all([cache.close(), rateLimiter.close(), credentialCache.close()]);
+    await Promise.all([cache.close(), rateLimiter.close(), loginThrottle.close(), credentialCache.close()]);
     await Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), readinessPool.end({ timeout: 1 })]);
     await database.stop();
     log('info', 'stopped');

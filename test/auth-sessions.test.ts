@@ -5,13 +5,13 @@
  * does to an existing session. Each test provisions its own tenant; tests that fail logins on
  * purpose get their own server, because the throttle also counts failures per source address.
  */
+import { randomBytes, scryptSync } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { auditEvents, sessions, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { hashKey } from '../src/lib/api-key.js';
-import { LoginThrottle } from '../src/modules/login-throttle.js';
 import type { ProvisionedTenant } from '../src/modules/tenants.service.js';
 import { appPool, makeTenant, ownerPool, setTenantStatus, startServer, trpcError, type TestServer } from './harness.js';
 
@@ -298,44 +298,58 @@ describe('wrong credentials', () => {
   });
 });
 
-describe('LoginThrottle', () => {
-  const at = (ms: number) => new Date(START + ms);
-  const blocked = (throttle: LoginThrottle, keys: string[], ms: number) => {
-    try {
-      throttle.check(keys, at(ms));
-      return 0;
-    } catch (error) {
-      return Number(/in (\d+) seconds/.exec((error as Error).message)?.[1]);
-    }
-  };
+describe('password re-hash at sign-in', () => {
+  /** A hash as stored before issue 19 raised N: scrypt N=2^15, r=8, p=1. */
+  function legacyHash(password: string): string {
+    const salt = randomBytes(16);
+    const key = scryptSync(password, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    return ['scrypt', 2 ** 15, 8, 1, salt.toString('base64'), key.toString('base64')].join('$');
+  }
 
-  it('doubles the wait per further failure, capped at 15 minutes', () => {
-    const throttle = new LoginThrottle();
-    const key = ['account:a\u0000x@y'];
-    const waits = [];
-    let t = 0;
-    for (let i = 0; i < 12; i++) {
-      throttle.fail(key, at(t));
-      waits.push(blocked(throttle, key, t));
-      t += blocked(throttle, key, t) * 1000;
+  /** A tenant whose owner has NEW_PASSWORD stored with the old parameters. */
+  async function legacyOwner(name: string) {
+    const tenant = await ownerTenant(name);
+    const oldHash = legacyHash(NEW_PASSWORD);
+    await withTenant(owner, tenant.id, (tx) =>
+      tx.update(users).set({ passwordHash: oldHash, mustChangePassword: false }).where(eq(users.id, tenant.owner.userId)),
+    );
+    const storedHash = async () =>
+      withTenant(owner, tenant.id, async (tx) => (await tx.select().from(users).where(eq(users.id, tenant.owner.userId)))[0]!.passwordHash);
+    return { tenant, oldHash, storedHash, creds: { tenant: tenant.slug, email: tenant.owner.email, password: NEW_PASSWORD } };
+  }
+
+  it('a user with a 2^15 hash signs in, gets a 2^17 hash in its place, and still signs in', async () => {
+    const { server: own } = await serverWithClock();
+    try {
+      const { tenant, oldHash, storedHash, creds } = await legacyOwner('Rehash');
+      // A wrong password leaves the old hash alone.
+      const wrong = await trpcError(own.client().auth.login.mutate({ ...creds, password: 'not the password' }));
+      expect(wrong).toMatchObject({ httpStatus: 401, reason: 'INVALID_CREDENTIALS' });
+      expect(await storedHash()).toBe(oldHash);
+
+      const first = await own.client().auth.login.mutate(creds);
+      expect(first).toMatchObject({ mustChangePassword: false, user: { id: tenant.owner.userId } });
+      const rehashed = await storedHash();
+      expect(rehashed).toMatch(/^scrypt\$131072\$8\$1\$/);
+
+      // Not a password change: the session opened with the old hash keeps working.
+      const second = await own.client().auth.login.mutate(creds);
+      expect(await storedHash()).toBe(rehashed);
+      for (const token of [first.token, second.token]) expect(await own.client(token).orders.list.query({})).toMatchObject({ items: [] });
+      expect(await auditRows(tenant.id, 'auth.login')).toHaveLength(2);
+      const audit = JSON.stringify(await withTenant(owner, tenant.id, (tx) => tx.select().from(auditEvents)));
+      expect(audit).not.toContain(NEW_PASSWORD);
+      expect(audit).not.toMatch(/scrypt/);
+    } finally {
+      await own.close();
     }
-    expect(waits).toEqual([0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]);
   });
 
-  it('keys are independent; clearing one leaves the others; quiet keys are forgotten after the window', () => {
-    const throttle = new LoginThrottle();
-    const account = LoginThrottle.accountKey('acme', 'a@acme.example');
-    const ip = LoginThrottle.sourceKey('10.0.0.1');
-    for (let i = 0; i < 5; i++) throttle.fail([account, ip], at(0));
-    expect(blocked(throttle, [LoginThrottle.accountKey('acme', 'b@acme.example')], 1000)).toBe(0);
-    expect(blocked(throttle, [LoginThrottle.accountKey('acme', 'b@acme.example'), ip], 1000)).toBe(29);
-    throttle.clear(account);
-    expect(blocked(throttle, [account], 1000)).toBe(0);
-    expect(blocked(throttle, [ip], 1000)).toBe(29);
-    // Four failures long ago do not add up with one now.
-    const spaced = ['account:spaced'];
-    for (let i = 0; i < 4; i++) throttle.fail(spaced, at(0));
-    throttle.fail(spaced, at(15 * 60_000));
-    expect(blocked(throttle, spaced, 15 * 60_000)).toBe(0);
+  it('concurrent sign-ins of a user with a 2^15 hash all succeed; one re-hash is kept', async () => {
+    const { tenant, storedHash, creds } = await legacyOwner('Rehash race');
+    const logins = await Promise.all([1, 2, 3].map(() => server.client().auth.login.mutate(creds)));
+    expect(await storedHash()).toMatch(/^scrypt\$131072\$8\$1\$/);
+    for (const { token } of logins) expect(await server.client(token).orders.list.query({})).toMatchObject({ items: [] });
+    expect(await auditRows(tenant.id, 'auth.login')).toHaveLength(3);
   });
 });

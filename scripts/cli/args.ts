@@ -1,7 +1,21 @@
 /** Parsing one command's flags (node:util parseArgs, strict) into typed accessors. */
 import { parseArgs } from 'node:util';
-import type { Command } from './command.js';
 import { InputError, UsageError } from './errors.js';
+
+/** One flag of a command: how it parses, and how --help shows it. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  /** Shown in --help after the flag, e.g. `<email>`. */
+  placeholder?: string;
+  description: string;
+}
+
+/** What parsing needs of a command (command.ts's `Command` has these). */
+export interface ArgsSpec {
+  options?: Record<string, OptionSpec>;
+  /** Positional arguments, e.g. `['<slug|id>']`; all required. */
+  positionals?: string[];
+}
 
 /** Flags every command takes. */
 export const COMMON_OPTIONS = {
@@ -52,7 +66,7 @@ export class Args {
 }
 
 /** Parses `argv` (everything after the command's name) against the command's options. */
-export function parseCommandArgs(command: Command, argv: string[]): Args {
+export function parseCommandArgs(command: ArgsSpec, argv: string[]): Args {
   const options = Object.fromEntries(
     Object.entries({ ...COMMON_OPTIONS, ...command.options }).map(([name, spec]) => [name, { type: spec.type }]),
   );

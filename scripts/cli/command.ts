@@ -4,14 +4,7 @@
  * --help, --json, opening the database, and turning failures into one line and an exit code.
  */
 import type { CliContext } from './context.js';
-import type { Args } from './args.js';
-
-export interface OptionSpec {
-  type: 'string' | 'boolean';
-  /** Shown in --help after the flag, e.g. `<email>`. */
-  placeholder?: string;
-  description: string;
-}
+import type { Args, ArgsSpec } from './args.js';
 
 export interface Output {
   /** What `--json` prints (as JSON on stdout). */
@@ -20,15 +13,12 @@ export interface Output {
   text: string;
 }
 
-export interface Command {
+export interface Command extends ArgsSpec {
   /** `tenant create` */
   name: string;
   summary: string;
   /** Arguments after the name for the usage line: `--name <name> [--slug <slug>]`. */
   synopsis: string;
-  options?: Record<string, OptionSpec>;
-  /** Positional arguments, e.g. `['<slug|id>']`; all required. */
-  positionals?: string[];
   examples?: string[];
   /**
    * How a field of a validation error is named to the operator: the API's input field `keyId`

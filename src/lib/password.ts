@@ -1,13 +1,18 @@
 /**
  * Password hashing with scrypt (memory-hard, from node:crypto). Stored as
- * `scrypt$N$r$p$<salt b64>$<hash b64>` so parameters can be raised later without breaking old hashes.
+ * `scrypt$N$r$p$<salt b64>$<hash b64>` so parameters can be raised later without breaking old hashes:
+ * verification reads the parameters from the stored string, and `needsRehash` tells sign-in to
+ * replace a hash made with weaker ones. Measurements and the cost of the parameters: docs/passwords.md.
  */
 import { randomBytes, randomInt, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-const PARAMS = { N: 2 ** 15, r: 8, p: 1 } as const;
+/** OWASP's minimum for scrypt (N=2^17, r=8, p=1). Hashes made before issue 19 use N=2^15. */
+const PARAMS = { N: 2 ** 17, r: 8, p: 1 } as const;
 const KEY_LENGTH = 32;
-// N=2^15, r=8 needs 32 MiB; Node's default cap is exactly that, so allow headroom.
-const MAXMEM = 64 * 1024 * 1024;
+// scrypt needs about 128·N·r bytes (128 MiB at N=2^17, r=8) plus a little; Node refuses anything
+// above maxmem (default 32 MiB), so allow twice the current need. It also caps what a stored hash
+// with a larger N can make one verification allocate.
+const MAXMEM = 256 * 1024 * 1024;
 
 function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -29,6 +34,19 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const expected = Buffer.from(hash, 'base64');
   const actual = await scrypt(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p) });
   return actual.length === expected.length && timingSafeEqual(actual, expected);
+}
+
+/**
+ * Whether a stored hash (one `verifyPassword` accepted) should be replaced by `hashPassword`'s:
+ * true when any of its parameters is below the current ones, its key is not the current length,
+ * or it is not in the `scrypt$N$r$p$salt$hash` form. A hash with stronger parameters is kept.
+ */
+export function needsRehash(stored: string): boolean {
+  const [scheme, n, r, p, salt, hash, ...rest] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash || rest.length > 0) return true;
+  const [N, R, P] = [Number(n), Number(r), Number(p)];
+  if (![N, R, P].every(Number.isSafeInteger)) return true;
+  return N < PARAMS.N || R < PARAMS.r || P < PARAMS.p || Buffer.from(hash, 'base64').length !== KEY_LENGTH;
 }
 
 /** A hash no password matches, for spending the same time on unknown users as on known ones. */

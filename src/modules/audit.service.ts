@@ -87,7 +87,6 @@ function toEvent(row: typeof auditEvents.$inferSelect | typeof platformAuditEven
     details: row.details as Record<string, unknown>,
   };
 }
-export type AuditEvent = ReturnType<typeof toEvent>;
 
 /** The current tenant's events, newest first. */
 export async function listAuditEvents(tx: TenantDb, input: ListAuditEventsInput) {

@@ -144,69 +144,78 @@ const AGGREGATE_SQL: Record<Aggregation, (value: string) => string> = {
   max: (v) => `max(${v})`,
 };
 
-/** Compiles one dataset; returns it with the issues found (paths relative to the dataset). */
-function compileDataset(raw: RawDataset): { dataset: Dataset; issues: Issue[] } {
-  const issues: Issue[] = [];
-  const columns = new Set<string>();
+/** What compiling one dataset collects on the way: its problems and the table columns it reads. */
+interface DatasetCompilation {
+  issues: Issue[];
+  columns: Set<string>;
+}
 
-  const valueSql = (
-    item: { column?: string | undefined; expression?: string | undefined },
-    at: PropertyKey[],
-    required: boolean,
-  ): string | undefined => {
-    if (item.column !== undefined && item.expression !== undefined) {
-      issues.push({ path: at, message: 'give either column or expression, not both' });
-      return undefined;
-    }
-    if (item.column !== undefined) {
-      columns.add(item.column);
-      return quoteIdent(item.column);
-    }
-    if (item.expression !== undefined) return compile(item.expression, [...at, 'expression']);
-    if (required) issues.push({ path: at, message: 'give a column or an expression' });
+/** A catalog expression as canonical SQL, its columns noted; undefined (and an issue) if it is refused. */
+function compileSql(out: DatasetCompilation, source: string, at: PropertyKey[]): string | undefined {
+  try {
+    const compiled = compileExpression(source);
+    for (const c of compiled.columns) out.columns.add(c);
+    return compiled.sql;
+  } catch (error) {
+    if (!(error instanceof ExpressionError)) throw error;
+    out.issues.push({ path: at, message: error.message });
     return undefined;
-  };
+  }
+}
 
-  const compile = (source: string, at: PropertyKey[]): string | undefined => {
-    try {
-      const compiled = compileExpression(source);
-      for (const c of compiled.columns) columns.add(c);
-      return compiled.sql;
-    } catch (error) {
-      if (!(error instanceof ExpressionError)) throw error;
-      issues.push({ path: at, message: error.message });
-      return undefined;
-    }
-  };
+/** The SQL of a dimension's or metric's value: exactly one of `column` and `expression`. */
+function valueSql(
+  out: DatasetCompilation,
+  item: { column?: string | undefined; expression?: string | undefined },
+  at: PropertyKey[],
+  required: boolean,
+): string | undefined {
+  if (item.column !== undefined && item.expression !== undefined) {
+    out.issues.push({ path: at, message: 'give either column or expression, not both' });
+    return undefined;
+  }
+  if (item.column !== undefined) {
+    out.columns.add(item.column);
+    return quoteIdent(item.column);
+  }
+  if (item.expression !== undefined) return compileSql(out, item.expression, [...at, 'expression']);
+  if (required) out.issues.push({ path: at, message: 'give a column or an expression' });
+  return undefined;
+}
 
-  const dimensions: Dimension[] = raw.dimensions.map((d, i) => ({
+function compileDimension(out: DatasetCompilation, d: RawDataset['dimensions'][number], index: number): Dimension {
+  return {
     name: d.name,
     label: d.label ?? humanize(d.name),
     ...(d.description !== undefined && { description: d.description }),
     type: d.type,
     ...(d.column !== undefined && { column: d.column }),
     ...(d.expression !== undefined && { expression: d.expression }),
-    sql: valueSql(d, ['dimensions', i], true) ?? '',
-  }));
+    sql: valueSql(out, d, ['dimensions', index], true) ?? '',
+  };
+}
 
-  const metrics: Metric[] = raw.metrics.map((m, i) => {
-    const at = ['metrics', i];
-    // count without a column is count(*); every other aggregation needs a value.
-    const value = valueSql(m, at, m.aggregation !== 'count') ?? (m.aggregation === 'count' ? '*' : '');
-    const filter = m.filter === undefined ? undefined : compile(m.filter, [...at, 'filter']);
-    return {
-      name: m.name,
-      label: m.label ?? humanize(m.name),
-      ...(m.description !== undefined && { description: m.description }),
-      aggregation: m.aggregation,
-      ...(m.column !== undefined && { column: m.column }),
-      ...(m.expression !== undefined && { expression: m.expression }),
-      ...(m.filter !== undefined && { filter: m.filter }),
-      format: m.format,
-      sql: AGGREGATE_SQL[m.aggregation](value) + (filter ? ` FILTER (WHERE ${filter})` : ''),
-    };
-  });
+function compileMetric(out: DatasetCompilation, m: RawDataset['metrics'][number], index: number): Metric {
+  const at = ['metrics', index];
+  // count without a column is count(*); every other aggregation needs a value.
+  const value = valueSql(out, m, at, m.aggregation !== 'count') ?? (m.aggregation === 'count' ? '*' : '');
+  const filter = m.filter === undefined ? undefined : compileSql(out, m.filter, [...at, 'filter']);
+  return {
+    name: m.name,
+    label: m.label ?? humanize(m.name),
+    ...(m.description !== undefined && { description: m.description }),
+    aggregation: m.aggregation,
+    ...(m.column !== undefined && { column: m.column }),
+    ...(m.expression !== undefined && { expression: m.expression }),
+    ...(m.filter !== undefined && { filter: m.filter }),
+    format: m.format,
+    sql: AGGREGATE_SQL[m.aggregation](value) + (filter ? ` FILTER (WHERE ${filter})` : ''),
+  };
+}
 
+/** Dimension and metric names are output columns: unique within the dataset, none reserved. */
+function nameIssues(raw: RawDataset): Issue[] {
+  const issues: Issue[] = [];
   const seen = new Map<string, string>();
   const checkName = (fieldName: string, at: PropertyKey[]) => {
     if ((RESERVED_NAMES as readonly string[]).includes(fieldName)) {
@@ -218,18 +227,31 @@ function compileDataset(raw: RawDataset): { dataset: Dataset; issues: Issue[] } 
   };
   raw.dimensions.forEach((d, i) => checkName(d.name, ['dimensions', i]));
   raw.metrics.forEach((m, i) => checkName(m.name, ['metrics', i]));
+  return issues;
+}
 
+/** `defaultTimeDimension`, when given, names a date or timestamp dimension of the dataset. */
+function defaultTimeDimensionIssue(raw: RawDataset): Issue | undefined {
+  if (raw.defaultTimeDimension === undefined) return undefined;
+  const target = raw.dimensions.find((d) => d.name === raw.defaultTimeDimension);
+  if (!target) return { path: ['defaultTimeDimension'], message: `no dimension named "${raw.defaultTimeDimension}" in this dataset` };
+  if (target.type !== 'date' && target.type !== 'timestamp') {
+    return { path: ['defaultTimeDimension'], message: `"${target.name}" is a ${target.type} dimension; expected a date or timestamp dimension` };
+  }
+  return undefined;
+}
+
+/** Compiles one dataset; returns it with the issues found (paths relative to the dataset). */
+function compileDataset(raw: RawDataset): { dataset: Dataset; issues: Issue[] } {
+  const out: DatasetCompilation = { issues: [], columns: new Set() };
+  const dimensions = raw.dimensions.map((d, i) => compileDimension(out, d, i));
+  const metrics = raw.metrics.map((m, i) => compileMetric(out, m, i));
+  const issues = [...out.issues, ...nameIssues(raw)];
   if (raw.dimensions.length === 0 && raw.metrics.length === 0) {
     issues.push({ path: ['dimensions'], message: 'declare at least one dimension or metric' });
   }
-  if (raw.defaultTimeDimension !== undefined) {
-    const target = raw.dimensions.find((d) => d.name === raw.defaultTimeDimension);
-    if (!target) {
-      issues.push({ path: ['defaultTimeDimension'], message: `no dimension named "${raw.defaultTimeDimension}" in this dataset` });
-    } else if (target.type !== 'date' && target.type !== 'timestamp') {
-      issues.push({ path: ['defaultTimeDimension'], message: `"${target.name}" is a ${target.type} dimension; expected a date or timestamp dimension` });
-    }
-  }
+  const timeIssue = defaultTimeDimensionIssue(raw);
+  if (timeIssue) issues.push(timeIssue);
 
   const dataset: Dataset = {
     name: raw.name,
@@ -239,7 +261,7 @@ function compileDataset(raw: RawDataset): { dataset: Dataset; issues: Issue[] } 
     metrics,
     ...(raw.defaultTimeDimension !== undefined && { defaultTimeDimension: raw.defaultTimeDimension }),
     ...(raw.cacheTtlSeconds !== undefined && { cacheTtlSeconds: raw.cacheTtlSeconds }),
-    columns: [...columns].sort(),
+    columns: [...out.columns].sort(),
   };
   return { dataset, issues };
 }

@@ -18,9 +18,10 @@
  * - Changes made behind the server's back (psql) are seen once the entry ages out (`ttlMs`).
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { jsonLogger, type Logger } from '../lib/log.js';
 import { closeRedis, openRedis, redisBreaker, type OpenRedisOptions, type Redis } from '../lib/redis.js';
-import type { Principal } from './credentials.service.js';
+import type { Principal } from './principal.js';
 
 /** What changed; every cached credential matching any of the given fields is dropped. */
 export interface CredentialChange {
@@ -106,13 +107,14 @@ function parseMessage(text: string): EvictionMessage | undefined {
 const isEmpty = (change: CredentialChange) => CHANGE_FIELDS.every((field) => change[field] === undefined);
 
 /**
- * LRU of verified credentials (a Map iterates in insertion order; a hit re-inserts). One per
- * server instance; `close()` ends its Redis connections.
+ * LRU of verified credentials (lru-cache, bounded by `maxEntries`). Validity is judged here, not by
+ * lru-cache's TTL: it runs on the request's clock (the server's injectable one, which may move
+ * back) and ends at the credential's own expiry too. One per server instance; `close()` ends its
+ * Redis connections.
  */
 export class CredentialCache {
   readonly ttlMs: number;
-  private readonly maxEntries: number;
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: LRUCache<string, Entry>;
   /** Moves on at every eviction; a lookup started under an older value is not stored. */
   private generation = 0;
   private readonly id = randomUUID();
@@ -126,7 +128,7 @@ export class CredentialCache {
 
   constructor(options: CredentialCacheOptions = {}) {
     this.ttlMs = options.ttlMs ?? DEFAULT_CREDENTIAL_CACHE_TTL_MS;
-    this.maxEntries = options.maxEntries ?? DEFAULT_CREDENTIAL_CACHE_MAX_ENTRIES;
+    this.entries = new LRUCache({ max: options.maxEntries ?? DEFAULT_CREDENTIAL_CACHE_MAX_ENTRIES });
     this.channel = options.channel ?? CREDENTIAL_EVICTION_CHANNEL;
     this.log = options.log ?? jsonLogger;
     if (!options.redisUrl) {
@@ -172,13 +174,15 @@ export class CredentialCache {
 
   /** The principal for this secret hash if a still-valid resolution is cached. */
   get(hash: string, now: Date): Principal | undefined {
+    // A hit becomes the most recently used.
     const entry = this.entries.get(hash);
     if (!entry) return undefined;
-    this.entries.delete(hash);
     const at = now.getTime();
     // A clock that moved back before the entry was made is treated as a miss too.
-    if (at >= entry.validUntil || at < entry.cachedAt) return undefined;
-    this.entries.set(hash, entry);
+    if (at >= entry.validUntil || at < entry.cachedAt) {
+      this.entries.delete(hash);
+      return undefined;
+    }
     return entry.principal;
   }
 
@@ -198,15 +202,13 @@ export class CredentialCache {
   /** Drops matching entries on this instance only (what a message from another instance does). */
   evictLocal(changes: CredentialChange[]): number {
     this.generation++;
-    let evicted = 0;
     // A full scan: evictions are rare admin actions and the cache is bounded (10,000 by default).
-    for (const [hash, entry] of this.entries) {
-      if (changes.some((change) => matches(entry.principal, change))) {
-        this.entries.delete(hash);
-        evicted++;
-      }
+    const doomed: string[] = [];
+    for (const [hash, entry] of this.entries.entries()) {
+      if (changes.some((change) => matches(entry.principal, change))) doomed.push(hash);
     }
-    return evicted;
+    for (const hash of doomed) this.entries.delete(hash);
+    return doomed.length;
   }
 
   /**
@@ -236,12 +238,7 @@ export class CredentialCache {
     const at = now.getTime();
     const validUntil = Math.min(at + this.ttlMs, expiresAt?.getTime() ?? Infinity);
     if (validUntil <= at) return;
-    this.entries.delete(hash);
     this.entries.set(hash, { principal: Object.freeze({ ...principal }), cachedAt: at, validUntil });
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries) break;
-      this.entries.delete(oldest);
-    }
   }
 
   /** Publishes `changes` together with any that could not be published before; keeps all on failure. */

@@ -9,31 +9,10 @@ import type { TenantRole } from '../../db/schema/index.js';
 import { parseKey, type ParsedKey } from '../lib/api-key.js';
 import { AppError } from '../lib/errors.js';
 import type { CredentialCache, ResolvedCredential } from './credential-cache.js';
+import type { Principal } from './principal.js';
 
-/** `tenantSlug` is the slug the credential carries (and was resolved by): new keys are prefixed with it. */
-export type TenantPrincipal =
-  | {
-      kind: 'tenant';
-      via: 'api_key';
-      tenantId: string;
-      tenantSlug: string;
-      role: TenantRole;
-      keyId: string;
-      /** The key's own rate limit (`100/minute`), tighter or looser than the tenant's; null: none. */
-      rateLimit: string | null;
-    }
-  | {
-      kind: 'tenant';
-      via: 'session';
-      tenantId: string;
-      tenantSlug: string;
-      role: TenantRole;
-      sessionId: string;
-      userId: string;
-      mustChangePassword: boolean;
-    };
-
-export type Principal = TenantPrincipal | { kind: 'platform'; keyId: string };
+// The principal types live in principal.ts (the cache needs them too); re-exported for callers.
+export type { Principal, TenantPrincipal } from './principal.js';
 
 // Flags are computed in SQL against the server's clock (passed in, so tests can move time).
 interface KeyRow {

@@ -76,10 +76,10 @@ describe('MemoryQueryCache', () => {
     expect(cache.size).toEqual({ entries: 1, bytes: 6 });
   });
 
-  it('removes an expired entry when it is read', async () => {
+  it('serves an entry while its age is at most its TTL (as Redis PX does), then removes it when read', async () => {
     const { cache, advance } = cacheAt();
     await cache.set(key(1), 'one', 1_000);
-    advance(999);
+    advance(1_000);
     expect(await cache.get(key(1))).toBe('one');
     advance(1);
     expect(await cache.get(key(1))).toBeUndefined();
@@ -103,5 +103,13 @@ describe('MemoryQueryCache', () => {
     expect(await cache.tenantVersion(tenantId)).toBe(1);
     expect(cache.size.entries).toBe(1);
     expect(await cache.get(key(1, other))).toBe('theirs');
+  });
+
+  it('invalidating a tenant frees its expired entries too, not only live ones', async () => {
+    const { cache, advance } = cacheAt();
+    await cache.set(key(1), 'old', 1_000);
+    advance(2_000);
+    await cache.invalidateTenant(tenantId);
+    expect(cache.size).toEqual({ entries: 0, bytes: 0 });
   });
 });

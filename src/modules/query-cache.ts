@@ -6,6 +6,7 @@
  * configured, so several server instances share entries and invalidation.
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../lib/clock.js';
 import { jsonLogger, type Logger } from '../lib/log.js';
 import { closeRedis, openRedis, redisBreaker, type OpenRedisOptions, type Redis, type RedisBreaker } from '../lib/redis.js';
@@ -79,55 +80,43 @@ export interface MemoryQueryCacheOptions {
   clock?: Clock;
 }
 
-interface MemoryEntry {
-  value: string;
-  bytes: number;
-  expiresAt: number;
-}
-
-/** LRU in one process: a Map iterates in insertion order, so re-inserting on a hit marks it recent. */
+/**
+ * LRU in one process (lru-cache), bounded by entry count and by the summed UTF-8 size of values;
+ * a value larger than the whole budget is not stored. Each entry has its own TTL, measured on the
+ * injected clock; like Redis's `PX`, an entry is served while its age is at most its TTL.
+ */
 export class MemoryQueryCache implements QueryCache {
   readonly kind = 'memory';
-  private readonly entries = new Map<string, MemoryEntry>();
+  private readonly entries: LRUCache<string, string>;
   private readonly versions = new Map<string, number>();
-  private readonly maxEntries: number;
-  private readonly maxBytes: number;
-  private readonly clock: Clock;
-  private bytes = 0;
 
   constructor(options: MemoryQueryCacheOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 1_000;
-    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
-    this.clock = options.clock ?? (() => new Date());
+    const clock = options.clock ?? (() => new Date());
+    this.entries = new LRUCache<string, string>({
+      max: options.maxEntries ?? 1_000,
+      maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+      // lru-cache wants sizes of at least 1; results are JSON, never empty.
+      sizeCalculation: (value) => Math.max(1, Buffer.byteLength(value, 'utf8')),
+      // TTLs run on the server's clock (tests move it); read on every check, not once per ms.
+      perf: { now: () => clock().getTime() },
+      ttlResolution: 0,
+    });
   }
 
   /** Entries and bytes currently held (for tests and metrics). */
   get size(): { entries: number; bytes: number } {
-    return { entries: this.entries.size, bytes: this.bytes };
+    return { entries: this.entries.size, bytes: this.entries.calculatedSize };
   }
 
+  /** A hit makes the entry the most recent; an expired entry is dropped. */
   get(key: string): Promise<string | undefined> {
-    const entry = this.entries.get(key);
-    if (!entry) return Promise.resolve(undefined);
-    this.entries.delete(key);
-    if (entry.expiresAt <= this.clock().getTime()) {
-      this.bytes -= entry.bytes;
-      return Promise.resolve(undefined);
-    }
-    this.entries.set(key, entry);
-    return Promise.resolve(entry.value);
+    return Promise.resolve(this.entries.get(key));
   }
 
   set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.remove(key);
-    const bytes = Buffer.byteLength(value, 'utf8');
-    if (ttlMs <= 0 || bytes > this.maxBytes || !cacheable(key)) return Promise.resolve();
-    this.entries.set(key, { value, bytes, expiresAt: this.clock().getTime() + ttlMs });
-    this.bytes += bytes;
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.remove(oldest);
-    }
+    const ttl = Math.ceil(ttlMs);
+    if (ttl <= 0 || !cacheable(key)) this.entries.delete(key);
+    else this.entries.set(key, value, { ttl });
     return Promise.resolve();
   }
 
@@ -138,22 +127,16 @@ export class MemoryQueryCache implements QueryCache {
   /** Bumps the version and frees the tenant's entries now rather than waiting for LRU. */
   invalidateTenant(tenantId: string): Promise<void> {
     this.versions.set(tenantId, (this.versions.get(tenantId) ?? 0) + 1);
+    // keys() skips expired entries; drop those first so they are freed too.
+    this.entries.purgeStale();
     const prefix = tenantPrefix(tenantId);
-    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.remove(key);
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
     return Promise.resolve();
   }
 
   close(): Promise<void> {
     this.entries.clear();
-    this.bytes = 0;
     return Promise.resolve();
-  }
-
-  private remove(key: string): void {
-    const entry = this.entries.get(key);
-    if (!entry) return;
-    this.entries.delete(key);
-    this.bytes -= entry.bytes;
   }
 }
 

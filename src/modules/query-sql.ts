@@ -10,7 +10,7 @@ import { currentTenantId } from '../../db/schema/tenancy.js';
 import { AppError } from '../lib/errors.js';
 import { containsPattern, quoteIdent } from '../lib/sql-text.js';
 import { findDataset, type Catalog, type Dataset, type Dimension, type DimensionType } from './catalog.js';
-import type { FilterInput, QueryInput } from './query.service.js';
+import type { FilterInput, QueryInput } from './query-input.js';
 
 export interface QueryColumn {
   name: string;
@@ -130,89 +130,116 @@ function prefixPattern(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+/** The dimension a filter names, or a 400 (a metric cannot be filtered: rows are filtered before aggregation). */
+function filteredDimension(dataset: Dataset, filter: FilterInput, at: string): Dimension {
+  const dimension = dataset.dimensions.find((d) => d.name === filter.dimension);
+  if (dimension) return dimension;
+  if (dataset.metrics.some((m) => m.name === filter.dimension)) {
+    throw badRequest(
+      'INVALID_FILTER',
+      `${at}.dimension: "${filter.dimension}" is a metric; filters apply to dimensions only (rows are filtered before aggregation). Dimensions: ${list(dataset.dimensions.map((d) => d.name))}`,
+    );
+  }
+  throw badRequest('UNKNOWN_FIELD', `${at}.dimension: unknown dimension "${filter.dimension}" in dataset "${dataset.name}"; dimensions: ${list(dataset.dimensions.map((d) => d.name))}`);
+}
+
+/** One filter with the dimension it names and its place in the input (`filters[2]`), for messages. */
+interface FilterOperands {
+  filter: FilterInput;
+  dimension: Dimension;
+  at: string;
+}
+
+/** The operand of a one-value operator (`eq`, `gt`, `contains`, ...), bound. */
+function singleValue({ filter, dimension, at }: FilterOperands): SQL {
+  const { op } = filter;
+  if (filter.values !== undefined) throw badRequest('INVALID_FILTER', `${at}.values: "${op}" takes a single value; use value`);
+  if (filter.value === undefined || filter.value === null) {
+    throw badRequest('INVALID_FILTER', `${at}.value: "${op}" needs a value${op === 'eq' || op === 'neq' ? ` (to match missing values use is_null or is_not_null)` : ''}`);
+  }
+  return boundValue(dimension, filter.value, `${at}.value`);
+}
+
+/** The operands of a list operator (`in`, `not_in`, `between`), between `min` and `max` of them, bound. */
+function valueList({ filter, dimension, at }: FilterOperands, min: number, max: number): SQL[] {
+  const { op } = filter;
+  if (filter.value !== undefined) throw badRequest('INVALID_FILTER', `${at}.value: "${op}" takes a list; use values`);
+  const values = filter.values ?? [];
+  if (values.length < min || values.length > max) {
+    const expected = min === max ? `exactly ${min}` : `${min} to ${max}`;
+    throw badRequest('INVALID_FILTER', `${at}.values: "${op}" needs ${expected} values, got ${values.length}`);
+  }
+  return values.map((v, i) => {
+    if (v === null) throw badRequest('INVALID_FILTER', `${at}.values[${i}]: null never matches; use is_null`);
+    return boundValue(dimension, v, `${at}.values[${i}]`);
+  });
+}
+
+/** Order comparisons (`gt` ... `between`) need an ordered type: anything but boolean. */
+function requireOrdered({ filter, dimension, at }: FilterOperands): void {
+  if (dimension.type === 'boolean') {
+    throw badRequest('INVALID_FILTER', `${at}.op: "${filter.op}" does not apply to boolean dimension "${dimension.name}"; use eq, neq, in or not_in`);
+  }
+}
+
+/** Pattern operators (`contains`, `starts_with`) apply to text. */
+function requireText({ filter, dimension, at }: FilterOperands): void {
+  if (dimension.type !== 'string') {
+    throw badRequest('INVALID_FILTER', `${at}.op: "${filter.op}" applies to string dimensions only; "${dimension.name}" is a ${dimension.type} dimension`);
+  }
+}
+
+/** `is_null` and `is_not_null` take neither value nor values. */
+function requireNoValue({ filter, at }: FilterOperands): void {
+  const noValue = (what: string) => badRequest('INVALID_FILTER', `${at}.${what}: "${filter.op}" takes no ${what}`);
+  if (filter.value !== undefined) throw noValue('value');
+  if (filter.values !== undefined) throw noValue('values');
+}
+
+/** One filter as a WHERE condition on the dimension's typed value, its operands checked and bound. */
 function filterCondition(dataset: Dataset, filter: FilterInput, index: number): SQL {
   const at = `filters[${index}]`;
-  const dimension = dataset.dimensions.find((d) => d.name === filter.dimension);
-  if (!dimension) {
-    if (dataset.metrics.some((m) => m.name === filter.dimension)) {
-      throw badRequest(
-        'INVALID_FILTER',
-        `${at}.dimension: "${filter.dimension}" is a metric; filters apply to dimensions only (rows are filtered before aggregation). Dimensions: ${list(dataset.dimensions.map((d) => d.name))}`,
-      );
-    }
-    throw badRequest('UNKNOWN_FIELD', `${at}.dimension: unknown dimension "${filter.dimension}" in dataset "${dataset.name}"; dimensions: ${list(dataset.dimensions.map((d) => d.name))}`);
-  }
+  const dimension = filteredDimension(dataset, filter, at);
+  const operands: FilterOperands = { filter, dimension, at };
   const column = sql.raw(typedValue(dimension));
   const { op } = filter;
-  const noValue = (what: string) => badRequest('INVALID_FILTER', `${at}.${what}: "${op}" takes no ${what}`);
-  const single = (): SQL => {
-    if (filter.values !== undefined) throw badRequest('INVALID_FILTER', `${at}.values: "${op}" takes a single value; use value`);
-    if (filter.value === undefined || filter.value === null) {
-      throw badRequest('INVALID_FILTER', `${at}.value: "${op}" needs a value${op === 'eq' || op === 'neq' ? ` (to match missing values use is_null or is_not_null)` : ''}`);
-    }
-    return boundValue(dimension, filter.value, `${at}.value`);
-  };
-  const many = (min: number, max: number): SQL[] => {
-    if (filter.value !== undefined) throw badRequest('INVALID_FILTER', `${at}.value: "${op}" takes a list; use values`);
-    const values = filter.values ?? [];
-    if (values.length < min || values.length > max) {
-      const expected = min === max ? `exactly ${min}` : `${min} to ${max}`;
-      throw badRequest('INVALID_FILTER', `${at}.values: "${op}" needs ${expected} values, got ${values.length}`);
-    }
-    return values.map((v, i) => {
-      if (v === null) throw badRequest('INVALID_FILTER', `${at}.values[${i}]: null never matches; use is_null`);
-      return boundValue(dimension, v, `${at}.values[${i}]`);
-    });
-  };
-  const ordered = () => {
-    if (dimension.type === 'boolean') throw badRequest('INVALID_FILTER', `${at}.op: "${op}" does not apply to boolean dimension "${dimension.name}"; use eq, neq, in or not_in`);
-  };
-  const textOnly = () => {
-    if (dimension.type !== 'string') {
-      throw badRequest('INVALID_FILTER', `${at}.op: "${op}" applies to string dimensions only; "${dimension.name}" is a ${dimension.type} dimension`);
-    }
-  };
-
   switch (op) {
     case 'eq':
-      return sql`${column} = ${single()}`;
+      return sql`${column} = ${singleValue(operands)}`;
     case 'neq':
-      return sql`${column} <> ${single()}`;
+      return sql`${column} <> ${singleValue(operands)}`;
     case 'gt':
-      ordered();
-      return sql`${column} > ${single()}`;
+      requireOrdered(operands);
+      return sql`${column} > ${singleValue(operands)}`;
     case 'gte':
-      ordered();
-      return sql`${column} >= ${single()}`;
+      requireOrdered(operands);
+      return sql`${column} >= ${singleValue(operands)}`;
     case 'lt':
-      ordered();
-      return sql`${column} < ${single()}`;
+      requireOrdered(operands);
+      return sql`${column} < ${singleValue(operands)}`;
     case 'lte':
-      ordered();
-      return sql`${column} <= ${single()}`;
+      requireOrdered(operands);
+      return sql`${column} <= ${singleValue(operands)}`;
     case 'in':
-      return sql`${column} IN (${sql.join(many(1, 1000), sql`, `)})`;
+      return sql`${column} IN (${sql.join(valueList(operands, 1, 1000), sql`, `)})`;
     case 'not_in':
-      return sql`${column} NOT IN (${sql.join(many(1, 1000), sql`, `)})`;
+      return sql`${column} NOT IN (${sql.join(valueList(operands, 1, 1000), sql`, `)})`;
     case 'between': {
-      ordered();
-      const [low, high] = many(2, 2);
+      requireOrdered(operands);
+      const [low, high] = valueList(operands, 2, 2);
       return sql`${column} BETWEEN ${low} AND ${high}`;
     }
-    case 'contains': {
-      textOnly();
-      single();
+    case 'contains':
+      requireText(operands);
+      singleValue(operands);
       return sql`${column} ILIKE ${containsPattern(filter.value as string)}`;
-    }
-    case 'starts_with': {
-      textOnly();
-      single();
+    case 'starts_with':
+      requireText(operands);
+      singleValue(operands);
       return sql`${column} ILIKE ${prefixPattern(filter.value as string)}`;
-    }
     case 'is_null':
     case 'is_not_null':
-      if (filter.value !== undefined) throw noValue('value');
-      if (filter.values !== undefined) throw noValue('values');
+      requireNoValue(operands);
       return sql`${column} IS ${sql.raw(op === 'is_null' ? 'NULL' : 'NOT NULL')}`;
   }
 }

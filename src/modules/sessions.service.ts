@@ -15,7 +15,7 @@ import { sessions, users } from '../../db/schema/index.js';
 import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { generateSessionToken } from '../lib/api-key.js';
 import { AppError } from '../lib/errors.js';
-import { DECOY_HASH, hashPassword, verifyPassword } from '../lib/password.js';
+import { DECOY_HASH, hashPassword, needsRehash, verifyPassword } from '../lib/password.js';
 import { LoginThrottle } from './login-throttle.js';
 import { recordAuditEvent, type Actor } from './audit.service.js';
 import { revokeUserSessions, toUser, type User } from './users.service.js';
@@ -72,19 +72,20 @@ type FailureReason = 'unknown_email' | 'wrong_password' | 'user_disabled' | 'ten
  * Unknown tenant, unknown email, wrong password and disabled user all answer INVALID_CREDENTIALS
  * with the same message, after the same scrypt work (a decoy hash when there is no user). Correct
  * credentials on a suspended tenant answer TENANT_SUSPENDED. Failures feed the throttle and, when
- * the tenant exists, its audit log (`auth.login_failed`).
+ * the tenant exists, its audit log (`auth.login_failed`). A successful sign-in whose stored hash
+ * has older parameters (`needsRehash`) replaces it with a current one, in the session's transaction.
  */
 export async function signIn(pool: Sql, input: LoginInput, context: SignInContext): Promise<SignInResult> {
   const { now, throttle } = context;
   const accountKey = LoginThrottle.accountKey(input.tenant, input.email);
   const keys = context.sourceIp ? [accountKey, LoginThrottle.sourceKey(context.sourceIp)] : [accountKey];
-  throttle.check(keys, now);
+  await throttle.check(keys, now);
 
   const [tenant] = await pool<{ tenant_id: string; tenant_status: string }[]>`
     select tenant_id, tenant_status from resolve_tenant_slug(${input.tenant})`;
   if (!tenant) {
     await verifyPassword(input.password, DECOY_HASH);
-    throttle.fail(keys, now);
+    await throttle.fail(keys, now);
     throw invalidCredentials();
   }
   const tenantId = tenant.tenant_id;
@@ -100,15 +101,22 @@ export async function signIn(pool: Sql, input: LoginInput, context: SignInContex
 
   const [user] = await withTenant(pool, tenantId, (tx) => tx.select().from(users).where(eq(users.email, input.email)));
   // Verified even when there is no such user, so the response time does not say whether it exists.
-  const passwordOk = await verifyPassword(input.password, user?.passwordHash ?? DECOY_HASH);
+  // A hash made with older, cheaper parameters is verified while its replacement is computed from
+  // the given password, right or not: either answer then costs about one current-cost hash, like
+  // an unknown email's decoy, so timing does not single out accounts that are not yet re-hashed.
+  const storedHash = user?.passwordHash ?? DECOY_HASH;
+  const [passwordOk, rehashed] = await Promise.all([
+    verifyPassword(input.password, storedHash),
+    needsRehash(storedHash) ? hashPassword(input.password) : undefined,
+  ]);
   const failure: FailureReason | undefined = !user ? 'unknown_email' : !passwordOk ? 'wrong_password' : user.disabledAt ? 'user_disabled' : undefined;
   if (failure || !user) {
-    throttle.fail(keys, now);
+    await throttle.fail(keys, now);
     await recordFailure(failure ?? 'unknown_email', user?.id ?? null);
     throw invalidCredentials();
   }
   // The password was right: the account's counter starts over (the address's does not).
-  throttle.clear(accountKey);
+  await throttle.clear(accountKey);
   if (tenant.tenant_status !== 'active') {
     await recordFailure('tenant_suspended', user.id);
     throw new AppError('FORBIDDEN', 'TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
@@ -116,26 +124,38 @@ export async function signIn(pool: Sql, input: LoginInput, context: SignInContex
 
   const token = generateSessionToken(input.tenant);
   const expiresAt = new Date(now.getTime() + context.sessionTtlMinutes * 60_000);
-  const opened = await withTenant(pool, tenantId, async (tx) => {
-    // Only if the user was not disabled and the password not changed since it was checked.
-    const [fresh] = await tx
-      .update(users)
-      .set({ lastLoginAt: now })
-      .where(and(eq(users.id, user.id), isNull(users.disabledAt), eq(users.passwordHash, user.passwordHash)))
-      .returning();
-    if (!fresh) return undefined;
-    const [session] = await tx
-      .insert(sessions)
-      .values({ userId: fresh.id, tokenHash: token.hash, createdAt: now, expiresAt })
-      .returning({ id: sessions.id });
-    await recordAuditEvent(tx, actor(fresh.id), {
-      action: 'auth.login',
-      targetType: 'user',
-      targetId: fresh.id,
-      details: { email: fresh.email, sessionId: session!.id, expiresAt: expiresAt.toISOString() },
+  const openSession = (checkedHash: string, newHash?: string) =>
+    withTenant(pool, tenantId, async (tx) => {
+      // Only if the user was not disabled and the password not changed since it was checked. A
+      // re-hash is written by the same statement, so it is stored only with a session.
+      const [fresh] = await tx
+        .update(users)
+        .set(newHash ? { lastLoginAt: now, passwordHash: newHash } : { lastLoginAt: now })
+        .where(and(eq(users.id, user.id), isNull(users.disabledAt), eq(users.passwordHash, checkedHash)))
+        .returning();
+      if (!fresh) return undefined;
+      const [session] = await tx
+        .insert(sessions)
+        .values({ userId: fresh.id, tokenHash: token.hash, createdAt: now, expiresAt })
+        .returning({ id: sessions.id });
+      await recordAuditEvent(tx, actor(fresh.id), {
+        action: 'auth.login',
+        targetType: 'user',
+        targetId: fresh.id,
+        details: { email: fresh.email, sessionId: session!.id, expiresAt: expiresAt.toISOString() },
+      });
+      return fresh;
     });
-    return fresh;
-  });
+  let opened = await openSession(user.passwordHash, rehashed);
+  if (!opened && rehashed) {
+    // A concurrent sign-in may have re-hashed the same password first. The password is checked
+    // again against what is stored now, so a password change since the first check still refuses
+    // (and a disabled user still fails the update's condition).
+    const [current] = await withTenant(pool, tenantId, (tx) =>
+      tx.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id)),
+    );
+    if (current && (await verifyPassword(input.password, current.passwordHash))) opened = await openSession(current.passwordHash);
+  }
   if (!opened) throw invalidCredentials();
   return {
     token: token.secret,
@@ -165,13 +185,13 @@ export async function changePassword(
   context: SessionContext & { throttle?: LoginThrottle },
 ): Promise<{ mustChangePassword: false; revokedSessions: number }> {
   const throttleKey = [`user:${context.userId}`];
-  context.throttle?.check(throttleKey, context.now);
+  await context.throttle?.check(throttleKey, context.now);
   const [user] = await tx.select().from(users).where(eq(users.id, context.userId)).for('update');
   if (!user || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
-    context.throttle?.fail(throttleKey, context.now);
+    await context.throttle?.fail(throttleKey, context.now);
     throw new AppError('UNAUTHORIZED', 'INVALID_CREDENTIALS', 'The current password is not correct.');
   }
-  context.throttle?.clear(throttleKey[0]!);
+  await context.throttle?.clear(throttleKey[0]!);
   const passwordHash = await hashPassword(input.newPassword);
   await tx.update(users).set({ passwordHash, mustChangePassword: false }).where(eq(users.id, user.id));
   const revokedSessions = await revokeUserSessions(tx, user.id, context.now, context.sessionId);

@@ -3,7 +3,7 @@
  * client, see the table and a chart, and copy the same query as curl, TypeScript or a CSV URL.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { api, type Outputs } from '../api.js';
+import { api, type Outputs, type PlainError } from '../api.js';
 import { BarChart, Card, Code, ErrorPanel, LineChart, Loading, PageHeader, TableHead } from '../components.js';
 import { formatValue, type Format } from '../format.js';
 import { useAction, useLoad } from '../hooks.js';
@@ -29,6 +29,28 @@ function toFilter(row: FilterRow, description: Description) {
   if (NO_VALUE_OPS.has(row.op)) return { dimension: row.dimension, op: row.op };
   if (LIST_OPS.has(row.op)) return { dimension: row.dimension, op: row.op, values: row.value.split(',').map(typed) };
   return { dimension: row.dimension, op: row.op, value: typed(row.value) };
+}
+
+/** The builder's choices before they become a query. */
+interface Draft {
+  dimensions: string[];
+  metrics: string[];
+  filters: FilterRow[];
+  grain: Grain | '';
+  limit: number;
+}
+
+/** The query the builder shows: filters without a value are left out, a grain only with a time dimension. */
+function buildQuery(d: Description, { dimensions, metrics, filters, grain, limit }: Draft): Query {
+  const hasTime = dimensions.some((x) => ['date', 'timestamp'].includes(d.dimensions.find((y) => y.name === x)?.type ?? ''));
+  return {
+    dataset: d.name,
+    dimensions,
+    metrics,
+    filters: filters.filter((f) => f.dimension && (NO_VALUE_OPS.has(f.op) || f.value.trim() !== '')).map((f) => toFilter(f, d)),
+    ...(grain && hasTime ? { timeGrain: grain } : {}),
+    limit,
+  };
 }
 
 const TONES = ['blue', 'violet', 'green', 'amber', 'red', 'teal'];
@@ -67,6 +89,211 @@ function ResultChart({ result, description }: { result: Result; description: Des
   return <Card title={label}>{chart}</Card>;
 }
 
+function DatasetSelect({ datasets, value, onChange }: { datasets: Outputs['datasets']['list'] | undefined; value: string; onChange: (name: string) => void }) {
+  return (
+    <label>
+      Dataset
+      <select value={value} onChange={(e) => onChange((e.currentTarget as HTMLSelectElement).value)}>
+        {datasets?.map((x) => (
+          <option key={x.name} value={x.name}>
+            {x.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** A checkbox per field (dimension or metric), `note` beside its label. */
+function FieldChecks({
+  legend,
+  fields,
+  selected,
+  onChange,
+}: {
+  legend: string;
+  fields: { name: string; label: string; note: string }[];
+  selected: string[];
+  onChange: (selected: string[]) => void;
+}) {
+  const toggle = (value: string) => onChange(selected.includes(value) ? selected.filter((x) => x !== value) : [...selected, value]);
+  return (
+    <fieldset>
+      <legend>{legend}</legend>
+      {fields.map((x) => (
+        <label key={x.name} class="check">
+          <input type="checkbox" checked={selected.includes(x.name)} onChange={() => toggle(x.name)} />
+          {x.label} <small class="muted">{x.note}</small>
+        </label>
+      ))}
+    </fieldset>
+  );
+}
+
+/** One filter: dimension, operator and (unless the operator takes none) a value or a comma list. */
+function FilterEditor({
+  index,
+  row,
+  description: d,
+  onChange,
+  onRemove,
+}: {
+  index: number;
+  row: FilterRow;
+  description: Description;
+  onChange: (patch: Partial<FilterRow>) => void;
+  onRemove: () => void;
+}) {
+  const n = index + 1;
+  return (
+    <div class="filter-row">
+      <select aria-label={`Filter ${n} dimension`} value={row.dimension} onChange={(e) => onChange({ dimension: (e.currentTarget as HTMLSelectElement).value })}>
+        {d.dimensions.map((x) => (
+          <option key={x.name} value={x.name}>
+            {x.label}
+          </option>
+        ))}
+      </select>
+      <select aria-label={`Filter ${n} operator`} value={row.op} onChange={(e) => onChange({ op: (e.currentTarget as HTMLSelectElement).value as Op })}>
+        {d.filterOps.map((op) => (
+          <option key={op} value={op}>
+            {op.replaceAll('_', ' ')}
+          </option>
+        ))}
+      </select>
+      {!NO_VALUE_OPS.has(row.op) && (
+        <input
+          aria-label={`Filter ${n} value`}
+          placeholder={LIST_OPS.has(row.op) ? 'a,b' : 'value'}
+          value={row.value}
+          onInput={(e) => onChange({ value: (e.currentTarget as HTMLInputElement).value })}
+        />
+      )}
+      <button type="button" class="button small ghost" aria-label={`Remove filter ${n}`} onClick={onRemove}>
+        ✕
+      </button>
+    </div>
+  );
+}
+
+function FilterList({ filters, description: d, onChange }: { filters: FilterRow[]; description: Description; onChange: (filters: FilterRow[]) => void }) {
+  return (
+    <fieldset>
+      <legend>Filters</legend>
+      {filters.map((f, i) => (
+        <FilterEditor
+          key={i}
+          index={i}
+          row={f}
+          description={d}
+          onChange={(patch) => onChange(filters.map((g, j) => (j === i ? { ...g, ...patch } : g)))}
+          onRemove={() => onChange(filters.filter((_, j) => j !== i))}
+        />
+      ))}
+      <button type="button" class="button small ghost" onClick={() => onChange([...filters, { dimension: d.dimensions[0]!.name, op: 'eq', value: '' }])}>
+        + Add filter
+      </button>
+    </fieldset>
+  );
+}
+
+function GrainAndLimit({
+  description: d,
+  grain,
+  limit,
+  onGrain,
+  onLimit,
+}: {
+  description: Description;
+  grain: Grain | '';
+  limit: number;
+  onGrain: (grain: Grain | '') => void;
+  onLimit: (limit: number) => void;
+}) {
+  return (
+    <div class="row">
+      <label>
+        Time grain
+        <select value={grain} onChange={(e) => onGrain((e.currentTarget as HTMLSelectElement).value as Grain | '')}>
+          <option value="">none</option>
+          {d.timeGrains.map((g) => (
+            <option key={g} value={g}>
+              {g}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Row limit
+        <input type="number" min={1} max={d.limits.maxRows} value={limit} onInput={(e) => onLimit(Number((e.currentTarget as HTMLInputElement).value) || 1)} />
+      </label>
+    </div>
+  );
+}
+
+/** The rows, metric columns formatted as the catalog says, with the row count and where they came from. */
+function ResultTable({ result, description: d }: { result: Result; description: Description }) {
+  const formatOf = (column: string) => (d.metrics.find((m) => m.name === column)?.format ?? undefined) as Format | undefined;
+  return (
+    <Card
+      title={`${result.rowCount} row${result.rowCount === 1 ? '' : 's'}${result.truncated ? ' (truncated)' : ''}`}
+      actions={
+        <span class="muted small">
+          {result.cached ? 'from cache' : 'fresh'} · {result.durationMs} ms
+        </span>
+      }
+    >
+      <div class="table-wrap">
+        <table data-testid="result-table">
+          <TableHead columns={result.columns.map((c) => (formatOf(c.name) ? { label: c.label, num: true as const } : c.label))} />
+          <tbody>
+            {result.rows.map((r, i) => (
+              <tr key={i}>
+                {result.columns.map((c) => (
+                  <td key={c.name} class={formatOf(c.name) ? 'num' : ''}>
+                    {formatValue(r[c.name], formatOf(c.name))}
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </Card>
+  );
+}
+
+function QuerySnippets({ query }: { query: Query }) {
+  return (
+    <Card title="Use this query elsewhere">
+      <Code label="curl" text={curlSnippet(query)} />
+      <Code label="TypeScript" text={typescriptSnippet(query)} />
+      <Code label="CSV URL" text={restUrl(query)} />
+    </Card>
+  );
+}
+
+/** The last run's chart and table (or why it failed), then the current query to copy. */
+function QueryResults({ result, error, description, query }: { result: Result | undefined; error: PlainError | undefined; description: Description; query: Query }) {
+  return (
+    <div class="results">
+      <ErrorPanel error={error} />
+      {result && (
+        <>
+          <ResultChart result={result} description={description} />
+          <ResultTable result={result} description={description} />
+        </>
+      )}
+      {!result && !error && (
+        <Card>
+          <p class="muted">Pick dimensions and metrics, then run the query. The same query, ready to copy:</p>
+        </Card>
+      )}
+      <QuerySnippets query={query} />
+    </div>
+  );
+}
+
 export function Explore() {
   const datasets = useLoad(() => api.datasets.list.query());
   const [dataset, setDataset] = useState<string>();
@@ -81,6 +308,7 @@ export function Explore() {
   const [limit, setLimit] = useState(100);
   const [result, setResult] = useState<Result>();
 
+  // Another dataset: start over from its first string dimension and its example metrics.
   useEffect(() => {
     if (!d) return;
     setDimensions([(d.dimensions.find((x) => x.type === 'string') ?? d.dimensions[0]!).name]);
@@ -90,23 +318,9 @@ export function Explore() {
     setResult(undefined);
   }, [d?.name]);
 
-  const query: Query | undefined = useMemo(() => {
-    if (!d) return undefined;
-    const hasTime = dimensions.some((x) => ['date', 'timestamp'].includes(d.dimensions.find((y) => y.name === x)?.type ?? ''));
-    return {
-      dataset: d.name,
-      dimensions,
-      metrics,
-      filters: filters.filter((f) => f.dimension && (NO_VALUE_OPS.has(f.op) || f.value.trim() !== '')).map((f) => toFilter(f, d)),
-      ...(grain && hasTime ? { timeGrain: grain } : {}),
-      limit,
-    };
-  }, [d, dimensions, metrics, filters, grain, limit]);
+  const query: Query | undefined = useMemo(() => (d ? buildQuery(d, { dimensions, metrics, filters, grain, limit }) : undefined), [d, dimensions, metrics, filters, grain, limit]);
 
   const run = useAction(async (q: Query) => setResult(await api.query.query(q)));
-
-  const toggle = (list: string[], set: (v: string[]) => void, value: string) => set(list.includes(value) ? list.filter((x) => x !== value) : [...list, value]);
-  const formatOf = (column: string) => (d?.metrics.find((m) => m.name === column)?.format ?? undefined) as Format | undefined;
 
   return (
     <>
@@ -123,136 +337,16 @@ export function Explore() {
               void run.call(query);
             }}
           >
-            <label>
-              Dataset
-              <select value={d.name} onChange={(e) => setDataset((e.currentTarget as HTMLSelectElement).value)}>
-                {datasets.data?.map((x) => (
-                  <option key={x.name} value={x.name}>
-                    {x.name}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <fieldset>
-              <legend>Dimensions</legend>
-              {d.dimensions.map((x) => (
-                <label key={x.name} class="check">
-                  <input type="checkbox" checked={dimensions.includes(x.name)} onChange={() => toggle(dimensions, setDimensions, x.name)} />
-                  {x.label} <small class="muted">{x.type}</small>
-                </label>
-              ))}
-            </fieldset>
-            <fieldset>
-              <legend>Metrics</legend>
-              {d.metrics.map((x) => (
-                <label key={x.name} class="check">
-                  <input type="checkbox" checked={metrics.includes(x.name)} onChange={() => toggle(metrics, setMetrics, x.name)} />
-                  {x.label} <small class="muted">{x.aggregation}</small>
-                </label>
-              ))}
-            </fieldset>
-            <fieldset>
-              <legend>Filters</legend>
-              {filters.map((f, i) => {
-                const update = (patch: Partial<FilterRow>) => setFilters(filters.map((g, j) => (j === i ? { ...g, ...patch } : g)));
-                return (
-                  <div class="filter-row" key={i}>
-                    <select aria-label={`Filter ${i + 1} dimension`} value={f.dimension} onChange={(e) => update({ dimension: (e.currentTarget as HTMLSelectElement).value })}>
-                      {d.dimensions.map((x) => (
-                        <option key={x.name} value={x.name}>
-                          {x.label}
-                        </option>
-                      ))}
-                    </select>
-                    <select aria-label={`Filter ${i + 1} operator`} value={f.op} onChange={(e) => update({ op: (e.currentTarget as HTMLSelectElement).value as Op })}>
-                      {d.filterOps.map((op) => (
-                        <option key={op} value={op}>
-                          {op.replaceAll('_', ' ')}
-                        </option>
-                      ))}
-                    </select>
-                    {!NO_VALUE_OPS.has(f.op) && (
-                      <input
-                        aria-label={`Filter ${i + 1} value`}
-                        placeholder={LIST_OPS.has(f.op) ? 'a,b' : 'value'}
-                        value={f.value}
-                        onInput={(e) => update({ value: (e.currentTarget as HTMLInputElement).value })}
-                      />
-                    )}
-                    <button type="button" class="button small ghost" aria-label={`Remove filter ${i + 1}`} onClick={() => setFilters(filters.filter((_, j) => j !== i))}>
-                      ✕
-                    </button>
-                  </div>
-                );
-              })}
-              <button type="button" class="button small ghost" onClick={() => setFilters([...filters, { dimension: d.dimensions[0]!.name, op: 'eq', value: '' }])}>
-                + Add filter
-              </button>
-            </fieldset>
-            <div class="row">
-              <label>
-                Time grain
-                <select value={grain} onChange={(e) => setGrain((e.currentTarget as HTMLSelectElement).value as Grain | '')}>
-                  <option value="">none</option>
-                  {d.timeGrains.map((g) => (
-                    <option key={g} value={g}>
-                      {g}
-                    </option>
-                  ))}
-                </select>
-              </label>
-              <label>
-                Row limit
-                <input type="number" min={1} max={d.limits.maxRows} value={limit} onInput={(e) => setLimit(Number((e.currentTarget as HTMLInputElement).value) || 1)} />
-              </label>
-            </div>
+            <DatasetSelect datasets={datasets.data} value={d.name} onChange={setDataset} />
+            <FieldChecks legend="Dimensions" fields={d.dimensions.map((x) => ({ ...x, note: x.type }))} selected={dimensions} onChange={setDimensions} />
+            <FieldChecks legend="Metrics" fields={d.metrics.map((x) => ({ ...x, note: x.aggregation }))} selected={metrics} onChange={setMetrics} />
+            <FilterList filters={filters} description={d} onChange={setFilters} />
+            <GrainAndLimit description={d} grain={grain} limit={limit} onGrain={setGrain} onLimit={setLimit} />
             <button class="button primary wide" disabled={run.pending}>
               {run.pending ? 'Running…' : 'Run query'}
             </button>
           </form>
-          <div class="results">
-            <ErrorPanel error={run.error} />
-            {result && (
-              <>
-                <ResultChart result={result} description={d} />
-                <Card
-                  title={`${result.rowCount} row${result.rowCount === 1 ? '' : 's'}${result.truncated ? ' (truncated)' : ''}`}
-                  actions={
-                    <span class="muted small">
-                      {result.cached ? 'from cache' : 'fresh'} · {result.durationMs} ms
-                    </span>
-                  }
-                >
-                  <div class="table-wrap">
-                    <table data-testid="result-table">
-                      <TableHead columns={result.columns.map((c) => (formatOf(c.name) ? { label: c.label, num: true as const } : c.label))} />
-                      <tbody>
-                        {result.rows.map((r, i) => (
-                          <tr key={i}>
-                            {result.columns.map((c) => (
-                              <td key={c.name} class={formatOf(c.name) ? 'num' : ''}>
-                                {formatValue(r[c.name], formatOf(c.name))}
-                              </td>
-                            ))}
-                          </tr>
-                        ))}
-                      </tbody>
-                    </table>
-                  </div>
-                </Card>
-              </>
-            )}
-            {!result && !run.error && (
-              <Card>
-                <p class="muted">Pick dimensions and metrics, then run the query. The same query, ready to copy:</p>
-              </Card>
-            )}
-            <Card title="Use this query elsewhere">
-              <Code label="curl" text={curlSnippet(query)} />
-              <Code label="TypeScript" text={typescriptSnippet(query)} />
-              <Code label="CSV URL" text={restUrl(query)} />
-            </Card>
-          </div>
+          <QueryResults result={result} error={run.error} description={d} query={query} />
         </div>
       )}
     </>
