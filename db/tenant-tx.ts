@@ -71,24 +71,48 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
   const conn = await pool.reserve().finally(() => usage.waiting--);
   usage.reserved++;
   const transaction: Transaction = { conn, open: true };
+  const handle = scopedHandle(baseFor(pool), transactionClient(pool, transaction));
+  const hooks: CommitHook[] = [];
+  commitHooks.set(handle, hooks);
+  let result: T;
   try {
     // Sent without waiting, so they share the first flight with fn's first statement. If either
     // failed, the transaction is aborted and every later statement fails: fail closed.
     const begin = settle(conn.unsafe('begin').execute());
     const setting = settle(setTenant(conn, tenantId).execute());
-    const result = await fn(scopedHandle(baseFor(pool), transactionClient(pool, transaction)));
+    result = await fn(handle);
     await begin();
     await setting();
     await conn.unsafe('commit');
-    return result;
   } catch (error) {
     await conn.unsafe('rollback').catch(() => undefined);
     throw error;
   } finally {
+    commitHooks.delete(handle);
     transaction.open = false;
     usage.reserved--;
     conn.release();
   }
+  for (const hook of hooks) await hook();
+  return result;
+}
+
+type CommitHook = () => unknown;
+
+/** The hooks `afterCommit` registered, per open transaction's handle. */
+const commitHooks = new WeakMap<TenantDb, CommitHook[]>();
+
+/**
+ * Runs `hook` once the transaction `tx` belongs to has committed, and never if it rolls back: for
+ * effects outside Postgres (evicting cached credentials, moving a cache version on) that must not
+ * happen before the change is visible to other connections, nor for a change that did not happen.
+ * Hooks run in the order registered, after the connection is back in the pool; one that fails
+ * fails the call, the transaction staying committed.
+ */
+export function afterCommit(tx: TenantDb, hook: CommitHook): void {
+  const hooks = commitHooks.get(tx);
+  if (!hooks) throw new TransactionEndedError();
+  hooks.push(hook);
 }
 
 const dialect = new PgDialect();

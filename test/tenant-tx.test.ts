@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
 import { sql } from 'drizzle-orm';
-import { TransactionEndedError, withTenant, writeEachTenant, type TenantDb } from '../db/tenant-tx.js';
+import { afterCommit, TransactionEndedError, withTenant, writeEachTenant, type TenantDb } from '../db/tenant-tx.js';
 import { appPool, makeTenantWithOrders, ownerPool, type Fixture } from './harness.js';
 
 let owner: Sql;
@@ -186,5 +186,40 @@ describe('set_tenant(uuid), the one setter', () => {
         has_function_privilege('palisade_app', p.oid, 'EXECUTE') as app_exec
       from pg_proc p where p.oid = 'public.set_tenant(uuid)'::regprocedure`;
     expect(fn).toEqual({ definer: false, config: ['search_path=""'], public_exec: false, app_exec: true });
+  });
+});
+
+describe('afterCommit', () => {
+  it('runs hooks once the change is visible to other connections, in order, and never after a rollback', async () => {
+    const seen: string[] = [];
+    const email = `hook-${Date.now()}@fixture.example`;
+    await withTenant(app, a.tenant.id, async (tx) => {
+      await tx.insert(customers).values({ name: 'Hooked', email });
+      afterCommit(tx, async () => {
+        // Another connection already sees the row: the hook ran after COMMIT.
+        const rows = await withTenant(owner, a.tenant.id, (other) => other.select().from(customers).where(sql`email = ${email}`));
+        seen.push(`first:${rows.length}`);
+      });
+      afterCommit(tx, () => void seen.push('second'));
+      seen.push('body');
+    });
+    expect(seen).toEqual(['body', 'first:1', 'second']);
+
+    const rolledBack: string[] = [];
+    await expect(
+      withTenant(app, a.tenant.id, async (tx) => {
+        afterCommit(tx, () => void rolledBack.push('ran'));
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    expect(rolledBack).toEqual([]);
+  });
+
+  it('refuses a handle whose transaction has ended', async () => {
+    let kept: TenantDb | undefined;
+    await withTenant(app, a.tenant.id, async (tx) => {
+      kept = tx;
+    });
+    expect(() => afterCommit(kept!, () => undefined)).toThrow(TransactionEndedError);
   });
 });

@@ -105,9 +105,8 @@ export const keyCommands: CommandGroup = {
       async run(ctx, args) {
         const input = rotateApiKeyInput.parse({ keyId: args.positional(0), gracePeriodDays: args.integer('grace-days') });
         const { tenant, result } = await inTenant(ctx, args, (tx, t) =>
-          rotateApiKey(tx, input, { slug: t.slug, callerRole: CLI_CALLER_ROLE, actor: ctx.actor, now: ctx.now }),
+          rotateApiKey(tx, input, { slug: t.slug, callerRole: CLI_CALLER_ROLE, actor: ctx.actor, now: ctx.now, credentialsChanged: ctx.credentialsChanged }),
         );
-        ctx.credentialsChanged({ keyId: result.previous.id });
         return {
           json: { tenantId: tenant.id, ...result },
           text:
@@ -126,9 +125,8 @@ export const keyCommands: CommandGroup = {
       async run(ctx, args) {
         const input = keyIdInput.parse({ keyId: args.positional(0) });
         const { tenant, result } = await inTenant(ctx, args, (tx) =>
-          revokeApiKey(tx, input, { callerRole: CLI_CALLER_ROLE, actor: ctx.actor, now: ctx.now }),
+          revokeApiKey(tx, input, { callerRole: CLI_CALLER_ROLE, actor: ctx.actor, now: ctx.now, credentialsChanged: ctx.credentialsChanged }),
         );
-        ctx.credentialsChanged({ keyId: result.id });
         return { json: { tenantId: tenant.id, key: result }, text: `Revoked API key "${result.name}" of tenant ${tenant.slug}.\n${keyFields(result)}` };
       },
     },

@@ -6,11 +6,12 @@
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { apiKeys, RATE_LIMIT_PATTERN, roleAtLeast, TENANT_ROLES, type TenantRole } from '../../db/schema/index.js';
-import type { TenantDb } from '../../db/tenant-tx.js';
+import { afterCommit, type TenantDb } from '../../db/tenant-tx.js';
 import { generateTenantKey } from '../lib/api-key.js';
 import { DAY_MS } from '../lib/clock.js';
 import { AppError, notFound } from '../lib/errors.js';
 import { recordAuditEvent, type Actor } from './audit.service.js';
+import type { CredentialChange } from './credential-cache.js';
 import { page, pageInput } from './paging.js';
 
 const keyId = z.uuid();
@@ -60,15 +61,21 @@ export interface ApiKey {
 
 type KeyRow = typeof apiKeys.$inferSelect;
 
-export interface KeyChangeContext {
+export interface KeyActionContext {
   /** The caller's role: nobody acts on, or mints, a key above their own role. */
   callerRole: TenantRole;
   actor: Actor;
   now: Date;
 }
 
+/** Changing a key outdates its cached resolution. */
+export interface KeyChangeContext extends KeyActionContext {
+  /** Told, once the change has committed, which cached credentials it outdated. */
+  credentialsChanged: (change: CredentialChange) => unknown;
+}
+
 /** Minting also needs the tenant's slug, the new secret's prefix. */
-export interface KeyMintContext extends KeyChangeContext {
+export interface KeyMintContext extends KeyActionContext {
   slug: string;
 }
 
@@ -169,7 +176,7 @@ export async function listApiKeys(tx: TenantDb, input: ListApiKeysInput, now: Da
  * Revokes a key; the resolver reads the database on every request, so the very next request with
  * it fails. Revoking a revoked key returns it unchanged and records nothing.
  */
-export async function revokeApiKey(tx: TenantDb, input: KeyIdInput, { callerRole, actor, now }: KeyChangeContext): Promise<ApiKey> {
+export async function revokeApiKey(tx: TenantDb, input: KeyIdInput, { callerRole, actor, now, credentialsChanged }: KeyChangeContext): Promise<ApiKey> {
   const current = await lockKey(tx, input.keyId);
   requireRoleAtMost(current.role as TenantRole, callerRole, 'revoke');
   if (current.revokedAt) return toApiKey(current, now);
@@ -181,6 +188,7 @@ export async function revokeApiKey(tx: TenantDb, input: KeyIdInput, { callerRole
     targetId: row.id,
     details: { name: row.name, role: row.role },
   });
+  afterCommit(tx, () => credentialsChanged({ keyId: row.id }));
   return toApiKey(row, now);
 }
 
@@ -192,7 +200,7 @@ export async function revokeApiKey(tx: TenantDb, input: KeyIdInput, { callerRole
 export async function rotateApiKey(
   tx: TenantDb,
   input: RotateApiKeyInput,
-  { slug, callerRole, actor, now }: KeyMintContext,
+  { slug, callerRole, actor, now, credentialsChanged }: KeyMintContext & KeyChangeContext,
 ): Promise<{ key: ApiKey; secret: string; previous: ApiKey }> {
   const old = await lockKey(tx, input.keyId);
   const role = old.role as TenantRole;
@@ -219,5 +227,7 @@ export async function rotateApiKey(
       previousExpiresAt: previousExpiresAt?.toISOString() ?? null,
     },
   });
+  // The old key's cached resolution carries the expiry the grace period replaces.
+  afterCommit(tx, () => credentialsChanged({ keyId: old.id }));
   return { key: toApiKey(created.row, now), secret: created.secret, previous: toApiKey(previous, now) };
 }

@@ -12,12 +12,13 @@ import { and, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Sql } from '../../db/client.js';
 import { sessions, users } from '../../db/schema/index.js';
-import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
+import { afterCommit, withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { generateSessionToken } from '../lib/api-key.js';
 import { AppError } from '../lib/errors.js';
 import { DECOY_HASH, hashPassword, needsRehash, verifyPassword } from '../lib/password.js';
 import { LoginThrottle } from './login-throttle.js';
 import { recordAuditEvent, type Actor } from './audit.service.js';
+import type { CredentialChange } from './credential-cache.js';
 import { revokeUserSessions, toUser, type User } from './users.service.js';
 
 export const PASSWORD_MIN_LENGTH = 12;
@@ -171,6 +172,8 @@ export interface SessionContext {
   sessionId: string;
   actor: Actor;
   now: Date;
+  /** Told, once the change has committed, which cached credentials it outdated. */
+  credentialsChanged: (change: CredentialChange) => unknown;
 }
 
 /**
@@ -201,6 +204,8 @@ export async function changePassword(
     targetId: user.id,
     details: { revokedSessions },
   });
+  // The others are revoked, and this session's cached mustChangePassword is no longer true.
+  afterCommit(tx, () => context.credentialsChanged({ userId: user.id }));
   return { mustChangePassword: false, revokedSessions };
 }
 
@@ -211,5 +216,6 @@ export async function signOut(tx: TenantDb, context: SessionContext): Promise<{ 
     .set({ revokedAt: context.now })
     .where(and(eq(sessions.id, context.sessionId), isNull(sessions.revokedAt)));
   await recordAuditEvent(tx, context.actor, { action: 'auth.logout', targetType: 'session', targetId: context.sessionId });
+  afterCommit(tx, () => context.credentialsChanged({ sessionId: context.sessionId }));
   return { sessionId: context.sessionId, revokedAt: context.now.toISOString() };
 }

@@ -9,12 +9,13 @@
 import { and, asc, eq, ilike, isNull, ne, or, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { roleAtLeast, sessions, TENANT_ROLES, users, type TenantRole } from '../../db/schema/index.js';
-import type { TenantDb } from '../../db/tenant-tx.js';
+import { afterCommit, type TenantDb } from '../../db/tenant-tx.js';
 import { AppError, notFound } from '../lib/errors.js';
 import { generateTemporaryPassword, hashPassword } from '../lib/password.js';
 import { pgError } from '../lib/pg-errors.js';
 import { containsPattern } from '../lib/sql-text.js';
 import { recordAuditEvent, type Actor } from './audit.service.js';
+import type { CredentialChange } from './credential-cache.js';
 import { page, pageInput } from './paging.js';
 
 const userId = z.uuid();
@@ -55,6 +56,12 @@ export interface UserChangeContext {
   actor: Actor;
   /** The server's clock (tests move it); defaults to the system time. */
   now?: Date;
+}
+
+/** Changing or deleting a user outdates their cached sessions. */
+export interface UserUpdateContext extends UserChangeContext {
+  /** Told, once the change has committed, which cached credentials it outdated. */
+  credentialsChanged: (change: CredentialChange) => unknown;
 }
 
 type UserRow = typeof users.$inferSelect;
@@ -188,7 +195,7 @@ export async function listUsers(tx: TenantDb, input: ListUsersInput) {
  * and audited: `user.update` (details: each changed field's from/to), `user.disable` (which also
  * revokes the user's sessions) or `user.enable`.
  */
-export async function updateUser(tx: TenantDb, input: UpdateUserInput, context: UserChangeContext): Promise<User> {
+export async function updateUser(tx: TenantDb, input: UpdateUserInput, context: UserUpdateContext): Promise<User> {
   const now = context.now ?? new Date();
   const activeOwners = await lockActiveOwners(tx);
   const target = await lockUser(tx, input.userId);
@@ -226,11 +233,13 @@ export async function updateUser(tx: TenantDb, input: UpdateUserInput, context: 
     await recordAuditEvent(tx, context.actor, { ...audit, action: 'user.disable', details: { email: row.email, revokedSessions } });
   }
   if (enable) await recordAuditEvent(tx, context.actor, { ...audit, action: 'user.enable', details: { email: row.email } });
+  // Cached sessions carry the role and the disabled flag.
+  afterCommit(tx, () => context.credentialsChanged({ userId: row.id }));
   return toUser(row);
 }
 
 /** Deletes a user; their sessions go with them (ON DELETE CASCADE). */
-export async function deleteUser(tx: TenantDb, input: UserIdInput, context: UserChangeContext): Promise<{ id: string }> {
+export async function deleteUser(tx: TenantDb, input: UserIdInput, context: UserUpdateContext): Promise<{ id: string }> {
   const activeOwners = await lockActiveOwners(tx);
   const target = await lockUser(tx, input.userId);
   checkMayTouch(context.callerRole, target);
@@ -242,5 +251,6 @@ export async function deleteUser(tx: TenantDb, input: UserIdInput, context: User
     targetId: target.id,
     details: { email: target.email, role: target.role },
   });
+  afterCommit(tx, () => context.credentialsChanged({ userId: target.id }));
   return { id: target.id };
 }

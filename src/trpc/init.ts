@@ -24,6 +24,7 @@ import { authenticateRequest } from '../http/auth.js';
 import { enforceRateLimit } from '../http/rate-limit.js';
 import { AppError } from '../lib/errors.js';
 import type { Actor } from '../modules/audit.service.js';
+import type { CredentialChange } from '../modules/credential-cache.js';
 import type { Principal, TenantPrincipal } from '../modules/credentials.service.js';
 import type { Context, ServerDeps } from './context.js';
 import { describeZodError, toAppError } from '../lib/error-mapping.js';
@@ -136,8 +137,16 @@ export const sessionProcedure = authedProcedure.use(({ ctx, next }) => {
   if (principal.via !== 'session') {
     throw new AppError('FORBIDDEN', 'SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
   }
-  return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.deps.pool, principal.tenantId) } });
+  return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.deps.pool, principal.tenantId), credentialsChanged: evictFrom(ctx.deps) } });
 });
+
+/**
+ * What modules are handed to report credentials their change outdated; they call it through
+ * `afterCommit` (db/tenant-tx.ts), so the eviction happens only once the change is visible.
+ */
+function evictFrom(deps: ServerDeps) {
+  return (change: CredentialChange) => deps.credentialCache.evict(change);
+}
 
 function scopedTo(pool: ServerDeps['pool'], tenantId: string) {
   return <T>(fn: (tx: TenantDb) => Promise<T>) => withTenant(pool, tenantId, fn);
@@ -185,7 +194,7 @@ async function tenantContext(ctx: Context, minimum: TenantRole) {
   const { reader, pool } = ctx.deps;
   const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
   const readCompiled: CompiledRead = (statement, values) => statement.run(reader, tenantId, values);
-  return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant, readCompiled };
+  return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant, readCompiled, credentialsChanged: evictFrom(ctx.deps) };
 }
 
 type TenantAdditions = Awaited<ReturnType<typeof tenantContext>>;

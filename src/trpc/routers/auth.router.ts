@@ -17,30 +17,32 @@ export const authRouter = router({
       sourceIp: ctx.sourceIp,
     }),
   ),
-  /** Replaces the signed-in user's password; the only call a temporary password allows. */
   /**
-   * Evicts all the user's cached sessions: the others are revoked, and this one's cached
-   * `mustChangePassword` is no longer true.
+   * Replaces the signed-in user's password; the only call a temporary password allows. Once it
+   * commits, all the user's cached sessions are evicted (the service registers that).
    */
-  changePassword: sessionProcedure.input(sessions.changePasswordInput).mutation(async ({ ctx, input }) => {
-    const result = await ctx.withTenant((tx) =>
+  changePassword: sessionProcedure.input(sessions.changePasswordInput).mutation(({ ctx, input }) =>
+    ctx.withTenant((tx) =>
       sessions.changePassword(tx, input, {
         userId: ctx.principal.userId,
         sessionId: ctx.principal.sessionId,
         actor: ctx.actor,
         now: ctx.deps.clock(),
         throttle: ctx.deps.loginThrottle,
+        credentialsChanged: ctx.credentialsChanged,
       }),
-    );
-    await ctx.deps.credentialCache.evict({ userId: ctx.principal.userId });
-    return result;
-  }),
+    ),
+  ),
   /** Ends the current session. */
-  logout: sessionProcedure.mutation(async ({ ctx }) => {
-    const result = await ctx.withTenant((tx) =>
-      sessions.signOut(tx, { userId: ctx.principal.userId, sessionId: ctx.principal.sessionId, actor: ctx.actor, now: ctx.deps.clock() }),
-    );
-    await ctx.deps.credentialCache.evict({ sessionId: ctx.principal.sessionId });
-    return result;
-  }),
+  logout: sessionProcedure.mutation(({ ctx }) =>
+    ctx.withTenant((tx) =>
+      sessions.signOut(tx, {
+        userId: ctx.principal.userId,
+        sessionId: ctx.principal.sessionId,
+        actor: ctx.actor,
+        now: ctx.deps.clock(),
+        credentialsChanged: ctx.credentialsChanged,
+      }),
+    ),
+  ),
 });
