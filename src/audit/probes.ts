@@ -135,14 +135,17 @@ async function attempt<T>(conn: Conn, fn: () => Promise<T>): Promise<{ ok: true;
  * no tenant when it is ''. Clearing uses set_config directly: any role may set a custom setting,
  * and the probes check what the policies do whoever set it.
  */
-async function asApp(conn: Conn, appRole: string, tenantId: string): Promise<void> {
-  await conn.unsafe(`set local role ${quoteIdent(appRole)}`);
-  if (tenantId && setterExists) await conn`select public.set_tenant(${tenantId}::uuid)`;
+async function asApp(conn: Conn, app: AppRole, tenantId: string): Promise<void> {
+  await conn.unsafe(`set local role ${quoteIdent(app.name)}`);
+  if (tenantId && app.hasSetter) await conn`select public.set_tenant(${tenantId}::uuid)`;
   else await conn`select set_config('app.tenant_id', ${tenantId}, true)`;
 }
 
-/** Whether public.set_tenant(uuid) exists (the static rule tenant-setter-missing reports it if not). */
-let setterExists = true;
+interface AppRole {
+  name: string;
+  /** Whether public.set_tenant(uuid) exists (the static rule tenant-setter-missing reports it if not). */
+  hasSetter: boolean;
+}
 
 export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> {
   const findings: Finding[] = [];
@@ -151,7 +154,10 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
     await conn`begin`;
     const [hasTenants] = await conn`select 1 from pg_class where oid = to_regclass('public.tenants')`;
     const [role] = await conn`select 1 from pg_roles where rolname = ${appRole}`;
-    setterExists = (await conn`select 1 from pg_proc where oid = to_regprocedure('public.set_tenant(uuid)')`).length > 0;
+    const app: AppRole = {
+      name: appRole,
+      hasSetter: (await conn`select 1 from pg_proc where oid = to_regprocedure('public.set_tenant(uuid)')`).length > 0,
+    };
     if (!hasTenants || !role) {
       return [{
         ruleId: 'probe-skipped',
@@ -204,7 +210,7 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
       }
     }
 
-    for (const table of tables) findings.push(...(await probeTable(conn, appRole, table, { a, b, rowsA, rowsB })));
+    for (const table of tables) findings.push(...(await probeTable(conn, app, table, { a, b, rowsA, rowsB })));
   } finally {
     await conn`rollback`.catch(() => undefined);
     conn.release();
@@ -229,7 +235,7 @@ async function attemptKeep<T>(conn: Conn, tenantId: string, fn: () => Promise<T>
 
 async function probeTable(
   conn: Conn,
-  appRole: string,
+  app: AppRole,
   table: TenantTable,
   ctx: { a: string; b: string; rowsA: Rows; rowsB: Rows },
 ): Promise<Finding[]> {
@@ -240,15 +246,15 @@ async function probeTable(
     Number((await conn.unsafe<{ n: string }[]>(`select count(*) as n from ${t} where ${where}`))[0]?.n ?? 0);
 
   // A's context against B's rows.
-  const read = await attempt(conn, async () => (await asApp(conn, appRole, ctx.a), count(`tenant_id = ${lit(ctx.b)}`)));
+  const read = await attempt(conn, async () => (await asApp(conn, app, ctx.a), count(`tenant_id = ${lit(ctx.b)}`)));
   if (read.ok && read.value > 0) findings.push(fail('probe-read-other-tenant', t, "tenant A's context reads tenant B's rows", policyFix));
   const update = await attempt(conn, async () => {
-    await asApp(conn, appRole, ctx.a);
+    await asApp(conn, app, ctx.a);
     return (await conn.unsafe(`update ${t} set tenant_id = tenant_id where tenant_id = ${lit(ctx.b)}`)).count;
   });
   if (update.ok && update.value > 0) findings.push(fail('probe-update-other-tenant', t, "tenant A's context updates tenant B's rows", policyFix));
   const del = await attempt(conn, async () => {
-    await asApp(conn, appRole, ctx.a);
+    await asApp(conn, app, ctx.a);
     return (await conn.unsafe(`delete from ${t} where tenant_id = ${lit(ctx.b)}`)).count;
   });
   if (del.ok && del.value > 0) findings.push(fail('probe-delete-other-tenant', t, "tenant A's context deletes tenant B's rows", policyFix));
@@ -257,26 +263,26 @@ async function probeTable(
   if (rowA) {
     const insertB = insertStatement(table, ctx.b, ctx.rowsB);
     if (insertB) {
-      const inserted = await attempt(conn, async () => (await asApp(conn, appRole, ctx.a), conn.unsafe(insertB)));
+      const inserted = await attempt(conn, async () => (await asApp(conn, app, ctx.a), conn.unsafe(insertB)));
       if (inserted.ok) findings.push(fail('probe-insert-other-tenant', t, "tenant A's context inserts rows owned by tenant B", 'give the policy WITH CHECK (tenant_id = nullif(current_setting(\'app.tenant_id\', true), \'\')::uuid)'));
     }
     const keys = table.columns.filter((c) => c.name !== 'tenant_id' && c.name in rowA && rowA[c.name] !== null);
     const match = keys.map((c) => `${quoteIdent(c.name)} = ${lit(String(rowA[c.name] as string))}::${c.type}`).join(' and ');
     const moved = await attempt(conn, async () => {
-      await asApp(conn, appRole, ctx.a);
+      await asApp(conn, app, ctx.a);
       return (await conn.unsafe(`update ${t} set tenant_id = ${lit(ctx.b)} where tenant_id = ${lit(ctx.a)}${match ? ` and ${match}` : ''}`)).count;
     });
     if (moved.ok && moved.value > 0) findings.push(fail('probe-move-to-other-tenant', t, "tenant A's context moves its row into tenant B", 'give the policy WITH CHECK on tenant_id'));
   }
 
   // No context at all.
-  const noContextRead = await attempt(conn, async () => (await asApp(conn, appRole, ''), count('true')));
+  const noContextRead = await attempt(conn, async () => (await asApp(conn, app, ''), count('true')));
   if (noContextRead.ok && noContextRead.value > 0) {
     findings.push(fail('probe-no-context-read', t, 'with no tenant context the app role still sees rows', policyFix));
   }
   const insertA = insertStatement(table, ctx.a, ctx.rowsA);
   if (insertA && rowA) {
-    const noContextWrite = await attempt(conn, async () => (await asApp(conn, appRole, ''), conn.unsafe(insertA)));
+    const noContextWrite = await attempt(conn, async () => (await asApp(conn, app, ''), conn.unsafe(insertA)));
     if (noContextWrite.ok) findings.push(fail('probe-no-context-write', t, 'with no tenant context the app role can insert rows', policyFix));
   }
   return findings;
