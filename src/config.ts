@@ -80,7 +80,7 @@ export interface Config {
   credentialCacheTtlMs: number;
   credentialCacheMaxEntries: number;
   /** Shared cache and rate limits across instances; undefined means in-process. */
-  /** Longest a Redis command may take before it counts towards opening the circuit breaker (src/lib/redis.ts). */
+  /** Longest a Redis command may take before it counts towards opening the circuit breaker (src/platform/redis.ts). */
   redisCommandTimeoutMs: number;
   redisUrl: string | undefined;
   /** Every tenant's request budget; a key's own limit applies too, and the tighter wins. */

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openPool } from '../db/client.js';
-import { seedDemo, type DemoCredentials } from './modules/demo-seed.js';
+import { seedDemo, type DemoCredentials } from './modules/demo/demo-seed.js';
 
 export interface CredentialsFile extends DemoCredentials {
   url: string;

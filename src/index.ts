@@ -16,21 +16,21 @@ import { DatabaseHealth } from './http/database-health.js';
 import { drainServer, type Lifecycle } from './http/lifecycle.js';
 import { metricsServer } from './http/metrics-server.js';
 import { jsonLogger as log } from './lib/log.js';
-import { AlertMonitor } from './modules/alerts.js';
-import { AuditBuffer } from './modules/audit-buffer.js';
-import { findCatalogProblems } from './modules/catalog-guard.js';
-import { CredentialCache } from './modules/credential-cache.js';
-import { CatalogError, loadCatalog } from './modules/catalog.js';
-import { LastUsedRecorder } from './modules/last-used.js';
-import { createLoginThrottle } from './modules/login-throttle.js';
-import { MetricsRegistry } from './modules/metrics.js';
-import { createQueryCache } from './modules/query-cache.js';
-import { createRateLimiter } from './modules/rate-limiter.js';
-import { UsageRecorder } from './modules/usage.js';
+import { AlertMonitor } from './modules/usage/alerts.js';
+import { AuditBuffer } from './modules/audit-log/audit-buffer.js';
+import { findCatalogProblems } from './modules/analytics/catalog-guard.js';
+import { CredentialCache } from './modules/credentials/credential-cache.js';
+import { CatalogError, loadCatalog } from './modules/analytics/catalog.js';
+import { LastUsedRecorder } from './modules/credentials/last-used.js';
+import { createLoginThrottle } from './modules/sessions/login-throttle.js';
+import { MetricsRegistry } from './platform/metrics/metrics.js';
+import { createQueryCache } from './platform/query-cache/query-cache.js';
+import { createRateLimiter } from './platform/rate-limit/rate-limiter.js';
+import { UsageRecorder } from './modules/usage/usage.js';
 
-/** How often keys' and sessions' last use is written (see modules/last-used.ts). */
+/** How often keys' and sessions' last use is written (see modules/credentials/last-used.ts). */
 const LAST_USED_FLUSH_MS = 15_000;
-/** How often dataset queries' audit events are written (see modules/audit-buffer.ts). */
+/** How often dataset queries' audit events are written (see modules/audit-log/audit-buffer.ts). */
 const AUDIT_FLUSH_MS = 2_000;
 /**
  * On shutdown, how long a keep-alive connection with no request in progress stays open: a client

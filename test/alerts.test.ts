@@ -1,7 +1,7 @@
 /** Alert thresholds, windows, cooldown and the log line; time is driven by the events' timestamps. */
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../src/lib/log.js';
-import { ALERT_HISTORY, AlertMonitor, type AlertKind } from '../src/modules/alerts.js';
+import { ALERT_HISTORY, AlertMonitor, type AlertKind } from '../src/modules/usage/alerts.js';
 
 const T0 = Date.parse('2026-04-10T12:00:00.000Z');
 const TENANT = '11111111-1111-4111-8111-111111111111';

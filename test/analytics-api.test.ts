@@ -9,12 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { apiKeys, auditEvents } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { RedisQueryCache } from '../src/modules/query-cache.js';
-import { RedisRateLimiter } from '../src/modules/rate-limiter.js';
-import { UsageRecorder } from '../src/modules/usage.js';
-import { AuditBuffer } from '../src/modules/audit-buffer.js';
-import { openRedis } from '../src/lib/redis.js';
-import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
+import { RedisQueryCache } from '../src/platform/query-cache/query-cache.js';
+import { RedisRateLimiter } from '../src/platform/rate-limit/rate-limiter.js';
+import { UsageRecorder } from '../src/modules/usage/usage.js';
+import { AuditBuffer } from '../src/modules/audit-log/audit-buffer.js';
+import { openRedis } from '../src/platform/redis.js';
+import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
 import { appPool, makeTenantWithOrders, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
 import { deletePrefixes, randomPrefix, testRedis } from './redis.js';
 

@@ -12,7 +12,7 @@ import { apiKeys, auditEvents, type TenantRole } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { DAY_MS } from '../src/lib/clock.js';
 import { hashKey } from '../src/lib/api-key.js';
-import type { ProvisionedTenant } from '../src/modules/tenants.service.js';
+import type { ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { buildAuthCases, expectAuthFailures, type AuthCase } from './auth-cases.js';
 import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
 

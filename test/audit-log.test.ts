@@ -11,7 +11,7 @@ import type { Sql } from '../db/client.js';
 import { auditEvents } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { SQLSTATE, sqlState } from '../src/lib/pg-errors.js';
-import { createPlatformAdminKey, type ProvisionedTenant } from '../src/modules/tenants.service.js';
+import { createPlatformAdminKey, type ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { buildAuthCases, expectAuthFailures } from './auth-cases.js';
 import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
 

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { Sql } from '../db/client.js';
-import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
+import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
 import { addApiKey, makeTenant, setTenantStatus, trpcError, type TestServer } from './harness.js';
 
 export interface AuthCase {

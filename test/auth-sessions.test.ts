@@ -12,7 +12,7 @@ import type { Sql } from '../db/client.js';
 import { auditEvents, sessions, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { hashKey } from '../src/lib/api-key.js';
-import type { ProvisionedTenant } from '../src/modules/tenants.service.js';
+import type { ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { appPool, makeTenant, ownerPool, setTenantStatus, startServer, trpcError, type TestServer } from './harness.js';
 
 let owner: Sql;

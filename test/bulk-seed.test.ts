@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { bulkSeed, slugFor, zipfCounts, type BulkSeedResult } from '../src/modules/bulk-seed.js';
-import { resolveCredential } from '../src/modules/credentials.service.js';
+import { bulkSeed, slugFor, zipfCounts, type BulkSeedResult } from '../src/modules/demo/bulk-seed.js';
+import { resolveCredential } from '../src/modules/credentials/credentials.service.js';
 import { appPool, ownerPool, randomSlug } from './harness.js';
 
 const TODAY = new Date('2026-03-15T12:00:00Z');

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { APP_ROLE } from '../db/roles.js';
-import { findCatalogProblems } from '../src/modules/catalog-guard.js';
-import { loadCatalog, parseCatalog } from '../src/modules/catalog.js';
+import { findCatalogProblems } from '../src/modules/analytics/catalog-guard.js';
+import { loadCatalog, parseCatalog } from '../src/modules/analytics/catalog.js';
 import { appPool, pg } from './harness.js';
 
 const suffix = randomBytes(4).toString('hex');

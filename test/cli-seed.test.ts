@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
-import { resolveCredential } from '../src/modules/credentials.service.js';
+import { resolveCredential } from '../src/modules/credentials/credentials.service.js';
 import { appPool, pg, randomSlug } from './harness.js';
 
 const SLOW = { timeout: 120_000 };

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { CredentialCache } from '../src/modules/credential-cache.js';
-import { resolveCredential } from '../src/modules/credentials.service.js';
+import { CredentialCache } from '../src/modules/credentials/credential-cache.js';
+import { resolveCredential } from '../src/modules/credentials/credentials.service.js';
 import { appPool, makeTenant, makeTenantWithOrders, ownerPool, pg, randomSlug, startServer, trpcError, type TestServer } from './harness.js';
 
 /** Each child process starts tsx (~1 s, more on a busy machine); some tests run several in a row. */

@@ -12,8 +12,8 @@ import { apiKeys } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { DAY_MS } from '../src/lib/clock.js';
 import { silentLogger } from '../src/lib/log.js';
-import { CredentialCache, publishCredentialChanges } from '../src/modules/credential-cache.js';
-import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
+import { CredentialCache, publishCredentialChanges } from '../src/modules/credentials/credential-cache.js';
+import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
 import { makeTenant, ownerPool, pg, startServer, trpcError, type TestServer } from './harness.js';
 import { testRedis } from './redis.js';
 

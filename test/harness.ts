@@ -14,9 +14,9 @@ import { withTenant } from '../db/tenant-tx.js';
 import { createApp, type AppDeps } from '../src/app.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
 import type { Clock } from '../src/lib/clock.js';
-import { CredentialCache, type CredentialChange } from '../src/modules/credential-cache.js';
-import { LastUsedRecorder } from '../src/modules/last-used.js';
-import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants.service.js';
+import { CredentialCache, type CredentialChange } from '../src/modules/credentials/credential-cache.js';
+import { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
+import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import type { AppRouter } from '../src/trpc/app-router.js';
 
 export const pg = inject('pg');

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { idempotencyKeys, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
+import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
 import { addApiKey, appPool, makeTenantWithOrders, ownerPool, startServer, type Fixture, type TestServer } from './harness.js';
 
 let owner: Sql;

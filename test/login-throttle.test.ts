@@ -9,8 +9,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { silentLogger, type Logger } from '../src/lib/log.js';
-import { openRedis } from '../src/lib/redis.js';
-import { createLoginThrottle, LoginThrottle, MemoryThrottleStore, RedisThrottleStore } from '../src/modules/login-throttle.js';
+import { openRedis } from '../src/platform/redis.js';
+import { createLoginThrottle, LoginThrottle, MemoryThrottleStore, RedisThrottleStore } from '../src/modules/sessions/login-throttle.js';
 import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
 import { DEAD_REDIS_URL, deletePrefixes, randomPrefix, testRedis } from './redis.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { metricsRoute, METRICS_CONTENT_TYPE } from '../src/http/metrics-route.js';
 import { requestId, type RequestIdEnv } from '../src/http/request-id.js';
 import { AppError } from '../src/lib/errors.js';
-import { escapeLabelValue, MetricsRegistry } from '../src/modules/metrics.js';
+import { escapeLabelValue, MetricsRegistry } from '../src/platform/metrics/metrics.js';
 
 interface Sample {
   name: string;

@@ -1,14 +1,14 @@
 /**
  * One contract for both query caches: the in-process LRU always, Redis when it answers (else
  * skipped with the reason printed). LRU eviction is the memory cache's own (Redis evicts by its
- * maxmemory policy) and is covered in src/modules/query-cache.test.ts.
+ * maxmemory policy) and is covered in src/platform/query-cache/query-cache.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { silentLogger, type Logger } from '../src/lib/log.js';
-import { openRedis } from '../src/lib/redis.js';
-import { cacheKey, createQueryCache, MemoryQueryCache, RedisQueryCache, UNKNOWN_VERSION, type QueryCache } from '../src/modules/query-cache.js';
+import { openRedis } from '../src/platform/redis.js';
+import { cacheKey, createQueryCache, MemoryQueryCache, RedisQueryCache, UNKNOWN_VERSION, type QueryCache } from '../src/platform/query-cache/query-cache.js';
 import { DEAD_REDIS_URL, deletePrefixes, randomPrefix, testRedis } from './redis.js';
 
 const redis = await testRedis();

@@ -10,8 +10,8 @@ import type { Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { AppError } from '../src/lib/errors.js';
-import { loadCatalog, parseCatalog, type Catalog } from '../src/modules/catalog.js';
-import { parseQueryInput, queryInput, runQuery, runQueryAcrossTenants, type QueryInput } from '../src/modules/query.service.js';
+import { loadCatalog, parseCatalog, type Catalog } from '../src/modules/analytics/catalog.js';
+import { parseQueryInput, queryInput, runQuery, runQueryAcrossTenants, type QueryInput } from '../src/modules/analytics/query.service.js';
 import { appPool, makeTenant, ownerPool, platformPool } from './harness.js';
 
 /** The shipped catalog plus a test dataset with a dimension of every type and a nullable one. */

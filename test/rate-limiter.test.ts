@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { rateLimitHeaders } from '../src/http/rate-limit-headers.js';
+import { rateLimitHeaders } from '../src/access/rate-limit-headers.js';
 import { silentLogger, type Logger } from '../src/lib/log.js';
-import { openRedis } from '../src/lib/redis.js';
-import { createRateLimiter, MemoryRateLimiter, RedisRateLimiter, type RateBucket, type RateLimiter } from '../src/modules/rate-limiter.js';
+import { openRedis } from '../src/platform/redis.js';
+import { createRateLimiter, MemoryRateLimiter, RedisRateLimiter, type RateBucket, type RateLimiter } from '../src/platform/rate-limit/rate-limiter.js';
 import { DEAD_REDIS_URL, deletePrefixes, randomPrefix, testRedis } from './redis.js';
 
 const redis = await testRedis();

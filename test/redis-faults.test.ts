@@ -9,11 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis as RawRedis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../src/lib/log.js';
-import { closeRedis, openRedis, redisBreaker, redisDown, type Redis } from '../src/lib/redis.js';
-import { CredentialCache } from '../src/modules/credential-cache.js';
-import type { Principal } from '../src/modules/credentials.service.js';
-import { cacheKey, RedisQueryCache, UNKNOWN_VERSION } from '../src/modules/query-cache.js';
-import { RedisRateLimiter, windowIndex, type RateBucket, type RateDecision } from '../src/modules/rate-limiter.js';
+import { closeRedis, openRedis, redisBreaker, redisDown, type Redis } from '../src/platform/redis.js';
+import { CredentialCache } from '../src/modules/credentials/credential-cache.js';
+import type { Principal } from '../src/modules/credentials/credentials.service.js';
+import { cacheKey, RedisQueryCache, UNKNOWN_VERSION } from '../src/platform/query-cache/query-cache.js';
+import { RedisRateLimiter, windowIndex, type RateBucket, type RateDecision } from '../src/platform/rate-limit/rate-limiter.js';
 import { privateRedisSkip, startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { randomPrefix } from './redis.js';
 

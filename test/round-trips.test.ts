@@ -10,7 +10,7 @@ import { orders, sessions, users } from '../db/schema/index.js';
 import { TenantReader } from '../db/tenant-read.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { generateSessionToken } from '../src/lib/api-key.js';
-import { resolveCredential } from '../src/modules/credentials.service.js';
+import { resolveCredential } from '../src/modules/credentials/credentials.service.js';
 import { startFlightCounter, type FlightCounter } from '../scripts/bench/round-trips.js';
 import { makeTenantWithOrders, ownerPool, pg, type Fixture } from './harness.js';
 

@@ -11,7 +11,7 @@ import type { Sql } from '../db/client.js';
 import { auditEvents, customers, idempotencyKeys, orders, sessions, TENANT_TABLES, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { generateSessionToken } from '../src/lib/api-key.js';
-import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
+import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
 import { addApiKey, appPool, makeTenant, makeTenantWithOrders, ownerPool, randomSlug, startServer, trpcError, type TestServer } from './harness.js';
 
 let owner: Sql;

@@ -9,7 +9,7 @@ import type { Sql } from '../db/client.js';
 import { apiKeys, auditEvents, customers, orders, sessions, users } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { generateSessionToken } from '../src/lib/api-key.js';
-import { createPlatformAdminKey } from '../src/modules/tenants.service.js';
+import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
 import { addApiKey, appPool, makeTenant, makeTenantWithOrders, ownerPool, randomSlug, startServer, trpcError, type TestServer } from './harness.js';
 
 let owner: Sql;

@@ -1,5 +1,5 @@
 /**
- * /trpc answers single GET queries itself (src/http/trpc-route.ts) and everything else through
+ * /trpc answers single GET queries itself (src/trpc/trpc-route.ts) and everything else through
  * tRPC's fetch adapter. Which requests take the direct path, and that both paths answer the same
  * status, body and headers, for a success and for each kind of error. `trpc-accept:
  * application/json` changes nothing in tRPC's answer but sends a request to the adapter, so the
@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
-import { directCall } from '../src/http/trpc-route.js';
+import { directCall } from '../src/trpc/trpc-route.js';
 import { appRouter } from '../src/trpc/app-router.js';
 import { appPool, makeTenantWithOrders, ownerPool, startServer, type Fixture, type TestServer } from './harness.js';
 

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { LATENCY_BUCKET_COUNT } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import type { ProvisionedTenant } from '../src/modules/tenants.service.js';
-import { getUsage, listAllUsage, UsageRecorder } from '../src/modules/usage.js';
+import type { ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
+import { getUsage, listAllUsage, UsageRecorder } from '../src/modules/usage/usage.js';
 import { appPool, makeTenant, ownerPool, pg, platformPool } from './harness.js';
 
 let owner: Sql;

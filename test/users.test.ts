@@ -11,7 +11,7 @@ import { apiKeys, auditEvents, sessions, users, type TenantRole } from '../db/sc
 import { withTenant } from '../db/tenant-tx.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
 import { verifyPassword } from '../src/lib/password.js';
-import type { ProvisionedTenant } from '../src/modules/tenants.service.js';
+import type { ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { buildAuthCases, expectAuthFailures, randomId, type AuthCase } from './auth-cases.js';
 import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { LastUsedRecorder } from '../src/modules/last-used.js';
+import { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
 import { appPool, appReader, platformPool } from './harness.js';
 
 const pool = appPool(1);

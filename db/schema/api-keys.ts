@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { check, text, timestamp, unique } from 'drizzle-orm/pg-core';
 import { tenantTable } from './tenancy.js';
 
-/** `<n>/<second|minute|hour>`: a key's own budget and TENANT_RATE_LIMIT (src/http/rate-limit.ts). */
+/** `<n>/<second|minute|hour>`: a key's own budget and TENANT_RATE_LIMIT (src/access/rate-limit.ts). */
 export const RATE_LIMIT_PATTERN = '^[1-9][0-9]{0,8}/(second|minute|hour)$';
 
 /** A tenant's API keys. Only the SHA-256 of the secret is stored, plus a short display prefix. */

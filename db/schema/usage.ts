@@ -14,7 +14,7 @@ export const LATENCY_BUCKET_COUNT = LATENCY_BUCKETS_MS.length + 1;
 
 /**
  * A tenant's API usage per UTC day. The server accumulates requests in memory and adds them here
- * in batches (src/modules/usage.ts), so there is never a write per request.
+ * in batches (src/modules/usage/usage.ts), so there is never a write per request.
  */
 export const usageDaily = tenantTable(
   'usage_daily',

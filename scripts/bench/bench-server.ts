@@ -11,9 +11,9 @@ import { Hono } from 'hono';
 import { openPool } from '../../db/client.js';
 import { TenantReader } from '../../db/tenant-read.js';
 import { createApp } from '../../src/app.js';
-import { AuditBuffer } from '../../src/modules/audit-buffer.js';
-import { LastUsedRecorder } from '../../src/modules/last-used.js';
-import { UsageRecorder } from '../../src/modules/usage.js';
+import { AuditBuffer } from '../../src/modules/audit-log/audit-buffer.js';
+import { LastUsedRecorder } from '../../src/modules/credentials/last-used.js';
+import { UsageRecorder } from '../../src/modules/usage/usage.js';
 
 interface ServerConfig {
   appUrl: string;

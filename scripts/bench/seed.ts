@@ -1,14 +1,14 @@
 /**
- * The bench's data: the fast skewed seed (src/modules/bulk-seed.ts), reused when the prefix already
+ * The bench's data: the fast skewed seed (src/modules/demo/bulk-seed.ts), reused when the prefix already
  * holds the requested sizes and its keys file is at hand, and a sample of (tenant, order) pairs
  * for point lookups, read once through the bypass role.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Sql } from '../../db/client.js';
-import { bulkSeed, type BulkSeedProgress, type SeededTenant } from '../../src/modules/bulk-seed.js';
-import { purgeTenant } from '../../src/modules/tenant-data.service.js';
-import { SYSTEM_ACTOR } from '../../src/modules/tenants.service.js';
+import { bulkSeed, type BulkSeedProgress, type SeededTenant } from '../../src/modules/demo/bulk-seed.js';
+import { purgeTenant } from '../../src/modules/tenants/tenant-data.service.js';
+import { SYSTEM_ACTOR } from '../../src/modules/tenants/tenants.service.js';
 
 export interface SeedInfo {
   prefix: string;

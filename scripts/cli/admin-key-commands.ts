@@ -1,5 +1,5 @@
 /** `palisade admin-key create`: bootstraps the platform-admin path on a platform that has no key yet. */
-import { createPlatformAdminKey } from '../../src/modules/tenants.service.js';
+import { createPlatformAdminKey } from '../../src/modules/tenants/tenants.service.js';
 import type { CommandGroup } from './command.js';
 import { InputError } from './errors.js';
 import { secret } from './output.js';

@@ -11,8 +11,8 @@ import { openPool, type Sql } from '../../db/client.js';
 import { loadConfig } from '../../src/config.js';
 import { prepareDatabase, type PreparedDatabase } from '../../src/database.js';
 import { notFound } from '../../src/lib/errors.js';
-import type { Actor } from '../../src/modules/audit.service.js';
-import { publishCredentialChanges, type CredentialChange } from '../../src/modules/credential-cache.js';
+import type { Actor } from '../../src/modules/audit-log/audit.service.js';
+import { publishCredentialChanges, type CredentialChange } from '../../src/modules/credentials/credential-cache.js';
 import { DatabaseUnavailableError, message } from './errors.js';
 
 export interface TenantRef {

@@ -9,7 +9,7 @@ import {
   rotateApiKey,
   rotateApiKeyInput,
   type ApiKey,
-} from '../../src/modules/api-keys.service.js';
+} from '../../src/modules/api-keys/api-keys.service.js';
 import type { CommandGroup } from './command.js';
 import { fields, secret, table, type Column } from './output.js';
 import { CLI_CALLER_ROLE, inTenant, TENANT_OPTION } from './tenant-scope.js';

@@ -1,12 +1,12 @@
 /**
- * `palisade seed --tenants N --orders M`: skewed demo data at scale (src/modules/bulk-seed.ts).
+ * `palisade seed --tenants N --orders M`: skewed demo data at scale (src/modules/demo/bulk-seed.ts).
  * The owner keys go to a 0600 JSON file under the data directory (next to the demo's
  * credentials.json), so benchmarks can reuse them; the output shows only the first few.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { bulkSeed, type BulkSeedProgress, type BulkSeedResult } from '../../src/modules/bulk-seed.js';
+import { bulkSeed, type BulkSeedProgress, type BulkSeedResult } from '../../src/modules/demo/bulk-seed.js';
 import type { CommandGroup } from './command.js';
 import { InputError, message } from './errors.js';
 import { table } from './output.js';

@@ -8,9 +8,9 @@ import {
   listTenants,
   setTenantStatus,
   type Tenant,
-} from '../../src/modules/tenant-admin.service.js';
-import { exportTenant, importTenant, importTenantInput, purgeTenant, purgeTenantInput } from '../../src/modules/tenant-data.service.js';
-import { provisionTenant } from '../../src/modules/tenants.service.js';
+} from '../../src/modules/tenants/tenant-admin.service.js';
+import { exportTenant, importTenant, importTenantInput, purgeTenant, purgeTenantInput } from '../../src/modules/tenants/tenant-data.service.js';
+import { provisionTenant } from '../../src/modules/tenants/tenants.service.js';
 import type { Args } from './args.js';
 import type { CommandGroup } from './command.js';
 import type { CliContext } from './context.js';

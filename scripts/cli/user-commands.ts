@@ -1,5 +1,5 @@
 /** `palisade user create|list --tenant <slug|id>`: a tenant's users, as its owner. */
-import { createUser, createUserInput, listUsers, listUsersInput, type User } from '../../src/modules/users.service.js';
+import { createUser, createUserInput, listUsers, listUsersInput, type User } from '../../src/modules/users/users.service.js';
 import type { CommandGroup } from './command.js';
 import { fields, secret, table, type Column } from './output.js';
 import { CLI_CALLER_ROLE, inTenant, TENANT_OPTION } from './tenant-scope.js';

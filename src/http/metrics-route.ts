@@ -5,7 +5,7 @@
  */
 import type { Handler } from 'hono';
 import { AppError } from '../lib/errors.js';
-import type { MetricsRegistry } from '../modules/metrics.js';
+import type { MetricsRegistry } from '../platform/metrics/metrics.js';
 import { renderError } from './errors.js';
 import type { RequestIdEnv } from './request-id.js';
 

@@ -6,7 +6,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Sql } from '../../db/client.js';
 import { poolUsage } from '../../db/tenant-tx.js';
-import type { MetricsRegistry } from '../modules/metrics.js';
+import type { MetricsRegistry } from '../platform/metrics/metrics.js';
 import { metricsRoute } from './metrics-route.js';
 import { requestId } from './request-id.js';
 

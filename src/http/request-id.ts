@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { requestHeaders } from './request-headers.js';
 
-/** `requestIdSent`: the handler already put X-Request-Id on its response (http/trpc-route.ts). */
+/** `requestIdSent`: the handler already put X-Request-Id on its response (trpc/trpc-route.ts). */
 export type RequestIdEnv = { Variables: { requestId: string; requestIdSent?: boolean } };
 
 /** Keeps a caller's X-Request-Id when it is sane (for tracing across services), else makes one. */

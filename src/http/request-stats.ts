@@ -5,9 +5,9 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { Clock } from '../lib/clock.js';
-import type { AlertMonitor } from '../modules/alerts.js';
-import type { MetricsRegistry } from '../modules/metrics.js';
-import type { UsageRecorder } from '../modules/usage.js';
+import type { AlertMonitor } from '../modules/usage/alerts.js';
+import type { MetricsRegistry } from '../platform/metrics/metrics.js';
+import type { UsageRecorder } from '../modules/usage/usage.js';
 import type { RequestIdEnv } from './request-id.js';
 
 export interface RequestStats {

@@ -3,13 +3,13 @@ import type { TenantReader } from '../../db/tenant-read.js';
 import type { RequestHeaders } from '../http/request-headers.js';
 import type { RequestStats } from '../http/request-stats.js';
 import type { Clock } from '../lib/clock.js';
-import type { AlertMonitor } from '../modules/alerts.js';
-import type { AnalyticsDeps } from '../modules/analytics.service.js';
-import type { CredentialCache } from '../modules/credential-cache.js';
-import type { LastUsedRecorder } from '../modules/last-used.js';
-import type { LoginThrottle } from '../modules/login-throttle.js';
-import type { RateLimiter } from '../modules/rate-limiter.js';
-import type { UsageRecorder } from '../modules/usage.js';
+import type { AlertMonitor } from '../modules/usage/alerts.js';
+import type { AnalyticsDeps } from '../modules/analytics/analytics.service.js';
+import type { CredentialCache } from '../modules/credentials/credential-cache.js';
+import type { LastUsedRecorder } from '../modules/credentials/last-used.js';
+import type { LoginThrottle } from '../modules/sessions/login-throttle.js';
+import type { RateLimiter } from '../platform/rate-limit/rate-limiter.js';
+import type { UsageRecorder } from '../modules/usage/usage.js';
 
 /**
  * The server's long-lived parts, built once per app and shared by every request. Kept apart from
@@ -41,7 +41,7 @@ export interface ServerDeps {
   alerts: AlertMonitor;
 }
 
-/** Where procedures add response headers: tRPC's Headers, or a plain record (http/trpc-route.ts). */
+/** Where procedures add response headers: tRPC's Headers, or a plain record (trpc/trpc-route.ts). */
 export interface ResponseHeaders {
   set(name: string, value: string): void;
 }

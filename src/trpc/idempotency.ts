@@ -9,8 +9,8 @@ import type { Sql } from '../../db/client.js';
 import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { AppError } from '../lib/errors.js';
 import { pgError, SQLSTATE } from '../lib/pg-errors.js';
-import { findStoredAnswer, IDEMPOTENCY_KEY_CONSTRAINT, storeAnswer, type IdempotentRequest } from '../modules/idempotency.service.js';
-import type { TenantPrincipal } from '../modules/credentials.service.js';
+import { findStoredAnswer, IDEMPOTENCY_KEY_CONSTRAINT, storeAnswer, type IdempotentRequest } from '../modules/idempotency/idempotency.service.js';
+import type { TenantPrincipal } from '../modules/credentials/credentials.service.js';
 import type { RequestHeaders } from '../http/request-headers.js';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';

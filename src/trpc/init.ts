@@ -20,12 +20,12 @@ import type { CompiledRead } from '../../db/compiled-select.js';
 import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
 import type { TenantDb } from '../../db/tenant-tx.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { authenticateRequest } from '../http/auth.js';
-import { enforceRateLimit } from '../http/rate-limit.js';
+import { authenticateRequest } from '../access/authenticate.js';
+import { enforceRateLimit } from '../access/rate-limit.js';
 import { AppError } from '../lib/errors.js';
-import type { Actor } from '../modules/audit.service.js';
-import type { CredentialChange } from '../modules/credential-cache.js';
-import type { Principal, TenantPrincipal } from '../modules/credentials.service.js';
+import type { Actor } from '../modules/audit-log/audit.service.js';
+import type { CredentialChange } from '../modules/credentials/credential-cache.js';
+import type { Principal, TenantPrincipal } from '../modules/credentials/credentials.service.js';
 import type { Context, ServerDeps } from './context.js';
 import { describeZodError, toAppError } from '../lib/error-mapping.js';
 import { toTRPCError } from './errors.js';
@@ -42,7 +42,7 @@ const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   errorFormatter({ shape, error, ctx }) {
     const app = error.cause instanceof AppError ? error.cause : undefined;
     const invalid = error.cause instanceof ZodError ? error.cause : undefined;
-    // Both /trpc paths (http/trpc-route.ts) format every error here, with this request's context,
+    // Both /trpc paths (trpc/trpc-route.ts) format every error here, with this request's context,
     // before they write the response: the one place a tRPC error's Retry-After can be set.
     if (app?.retryAfterSeconds !== undefined) ctx?.resHeaders.set('retry-after', String(app.retryAfterSeconds));
     const internal = error.code === 'INTERNAL_SERVER_ERROR';

@@ -4,7 +4,7 @@
  * inspect) but without its copying. tRPC's caller copies the whole options object twice at every
  * level, and the context once more, through Babel's object-spread helper: about a tenth of a
  * cached query's CPU. Here each level gets a plain object literal and a context is copied only when
- * a middleware adds to it, with the engine's own spread. http/trpc-route.ts uses it for the direct
+ * a middleware adds to it, with the engine's own spread. trpc/trpc-route.ts uses it for the direct
  * path only; test/trpc-route.test.ts holds its answers equal to the fetch adapter's.
  */
 import { getTRPCErrorFromUnknown, TRPCError, type AnyProcedure } from '@trpc/server';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../../db/client.js';
 import { apiKeys, customers, orders, usageDaily, users } from '../../db/schema/index.js';
 import { withTenant } from '../../db/tenant-tx.js';
-import { createPlatformAdminKey, type ProvisionedTenant } from '../../src/modules/tenants.service.js';
+import { createPlatformAdminKey, type ProvisionedTenant } from '../../src/modules/tenants/tenants.service.js';
 import { appPool, makeTenant, ownerPool, startServer, type TestServer } from '../harness.js';
 import { ensureWebBuild, launchChromium, screenshot } from './browser.js';
 

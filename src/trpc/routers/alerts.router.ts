@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ALERT_HISTORY } from '../../modules/alerts.js';
-import { tenantSlug } from '../../modules/tenant-admin.service.js';
+import { ALERT_HISTORY } from '../../modules/usage/alerts.js';
+import { tenantSlug } from '../../modules/tenants/tenant-admin.service.js';
 import { platformAdminProcedure, router } from '../init.js';
 
 const listAlertsInput = z

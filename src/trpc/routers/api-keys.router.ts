@@ -1,4 +1,4 @@
-import * as keys from '../../modules/api-keys.service.js';
+import * as keys from '../../modules/api-keys/api-keys.service.js';
 import { router, tenantAdminProcedure } from '../init.js';
 
 /**

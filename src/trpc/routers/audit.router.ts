@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { drizzleOver } from '../../../db/client.js';
-import { listAuditEvents, listAuditEventsInput, listPlatformEvents, recordPlatformEvent } from '../../modules/audit.service.js';
-import { readTenantRow } from '../../modules/tenant-admin.service.js';
+import { listAuditEvents, listAuditEventsInput, listPlatformEvents, recordPlatformEvent } from '../../modules/audit-log/audit.service.js';
+import { readTenantRow } from '../../modules/tenants/tenant-admin.service.js';
 import { platformAdminProcedure, router, tenantAdminProcedure } from '../init.js';
 
 const platformListInput = listAuditEventsInput

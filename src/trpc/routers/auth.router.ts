@@ -1,4 +1,4 @@
-import * as sessions from '../../modules/sessions.service.js';
+import * as sessions from '../../modules/sessions/sessions.service.js';
 import { authedProcedure, publicProcedure, router, sessionProcedure } from '../init.js';
 
 export const authRouter = router({

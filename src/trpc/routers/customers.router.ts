@@ -1,4 +1,4 @@
-import * as customers from '../../modules/customers.service.js';
+import * as customers from '../../modules/demo/customers.service.js';
 import { router, tenantAnalystProcedure, tenantProcedure } from '../init.js';
 
 export const customersRouter = router({

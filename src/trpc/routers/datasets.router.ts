@@ -1,11 +1,11 @@
 /**
  * The tenant's analytics: the catalog's datasets, and `query` over them. The engine runs inside
  * the tenant's transaction (via the analytics service), so a dataset only ever aggregates the
- * caller's rows; the REST routes in http/v1-routes.ts call the same functions.
+ * caller's rows; the REST routes in rest/v1-routes.ts call the same functions.
  */
 import { z } from 'zod';
-import * as analytics from '../../modules/analytics.service.js';
-import { describeDataset, listDatasets, queryInput } from '../../modules/query.service.js';
+import * as analytics from '../../modules/analytics/analytics.service.js';
+import { describeDataset, listDatasets, queryInput } from '../../modules/analytics/query.service.js';
 import { tenantProcedure, router } from '../init.js';
 
 export const datasetsRouter = router({

@@ -1,4 +1,4 @@
-import * as orders from '../../modules/orders.service.js';
+import * as orders from '../../modules/demo/orders.service.js';
 import { router, tenantAnalystProcedure, tenantProcedure } from '../init.js';
 
 export const ordersRouter = router({

@@ -5,10 +5,10 @@
  * (resuming needs nothing: a refused credential is never cached).
  */
 import { z } from 'zod';
-import * as analytics from '../../modules/analytics.service.js';
-import { queryInput } from '../../modules/query.service.js';
-import * as admin from '../../modules/tenant-admin.service.js';
-import * as data from '../../modules/tenant-data.service.js';
+import * as analytics from '../../modules/analytics/analytics.service.js';
+import { queryInput } from '../../modules/analytics/query.service.js';
+import * as admin from '../../modules/tenants/tenant-admin.service.js';
+import * as data from '../../modules/tenants/tenant-data.service.js';
 import { platformAdminProcedure, router } from '../init.js';
 
 export const tenantsRouter = router({

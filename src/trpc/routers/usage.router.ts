@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { listTenants, TENANT_STATUSES, type Tenant } from '../../modules/tenant-admin.service.js';
-import { getUsage, getUsageInput, listAllUsage, utcDay } from '../../modules/usage.js';
+import { listTenants, TENANT_STATUSES, type Tenant } from '../../modules/tenants/tenant-admin.service.js';
+import { getUsage, getUsageInput, listAllUsage, utcDay } from '../../modules/usage/usage.js';
 import { platformAdminProcedure, router, tenantProcedure } from '../init.js';
 
 const allUsageInput = z.object({ status: z.enum(TENANT_STATUSES).optional() }).prefault({});
 
-/** Usage lags the requests by at most one flush interval (USAGE_FLUSH_MS): see modules/usage.ts. */
+/** Usage lags the requests by at most one flush interval (USAGE_FLUSH_MS): see modules/usage/usage.ts. */
 export const usageRouter = router({
   /** The caller's tenant: today's figures and `days` of daily history (oldest first). */
   get: tenantProcedure.input(getUsageInput).query(async ({ ctx, input }) => ({

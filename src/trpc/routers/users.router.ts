@@ -1,4 +1,4 @@
-import * as users from '../../modules/users.service.js';
+import * as users from '../../modules/users/users.service.js';
 import { router, tenantAdminProcedure } from '../init.js';
 
 /**

@@ -1,0 +1,32 @@
+/**
+ * Request authentication, shared by tRPC and any REST route. The tenant is taken from the verified
+ * key only; `X-Tenant-ID` may repeat it (some clients send it by habit) but can never choose it.
+ */
+import type { Sql } from '../../db/client.js';
+import { AppError } from '../lib/errors.js';
+import type { CredentialCache } from '../modules/credentials/credential-cache.js';
+import { resolveCredential, type Principal } from '../modules/credentials/credentials.service.js';
+import type { RequestHeaders } from '../http/request-headers.js';
+
+export const TENANT_HEADER = 'x-tenant-id';
+
+/**
+ * The request's verified principal. Pass the app's credential cache so repeated requests with the
+ * same key skip the database (credential-cache.ts); without it every request resolves afresh.
+ */
+export async function authenticateRequest(pool: Sql, headers: RequestHeaders, now: Date, cache?: CredentialCache): Promise<Principal> {
+  const authorization = headers.get('authorization');
+  if (!authorization) {
+    throw new AppError('UNAUTHORIZED', 'KEY_MISSING', 'Send an API key in the header "Authorization: Bearer <key>".');
+  }
+  const match = /^Bearer +(\S+) *$/i.exec(authorization);
+  if (!match?.[1]) {
+    throw new AppError('UNAUTHORIZED', 'KEY_MALFORMED', 'The Authorization header must read "Bearer <key>".');
+  }
+  const principal = await resolveCredential(pool, match[1], now, cache);
+  const claimed = headers.get(TENANT_HEADER);
+  if (claimed !== null && (principal.kind !== 'tenant' || claimed.trim().toLowerCase() !== principal.tenantId)) {
+    throw new AppError('FORBIDDEN', 'TENANT_MISMATCH', 'X-Tenant-ID names a tenant this key does not belong to.');
+  }
+  return principal;
+}

@@ -1,0 +1,331 @@
+/**
+ * From a validated query input to one SELECT, checked against the catalog. Pure: no database.
+ *
+ * What reaches SQL text (`sql.raw`): the dataset's table and output names quoted with quoteIdent,
+ * the catalog's compiled expressions (catalog-expression.ts), and fixed fragments chosen from enums
+ * here (casts, grains, operators). Every value from the request is a bound parameter.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import { currentTenantId } from '../../../db/schema/tenancy.js';
+import { AppError } from '../../lib/errors.js';
+import { containsPattern, quoteIdent } from '../../lib/sql-text.js';
+import { findDataset, type Catalog, type Dataset, type Dimension, type DimensionType } from './catalog.js';
+import type { FilterInput, QueryInput } from './query-input.js';
+
+export interface QueryColumn {
+  name: string;
+  type: DimensionType;
+  label: string;
+}
+
+export interface QueryPlan {
+  dataset: Dataset;
+  columns: QueryColumn[];
+  /** Fetches up to limit + 1 rows: the extra one only says whether the result was truncated. */
+  query: SQL;
+}
+
+function badRequest(reason: string, message: string): AppError {
+  return new AppError('BAD_REQUEST', reason, message);
+}
+
+function list(names: string[]): string {
+  return names.length === 0 ? '(none)' : names.join(', ');
+}
+
+/** The dataset or a 400 naming `dataset` and listing what exists. */
+export function requireDataset(catalog: Catalog, name: string): Dataset {
+  const dataset = findDataset(catalog, name);
+  if (!dataset) {
+    throw badRequest('UNKNOWN_DATASET', `dataset: unknown dataset "${name}"; datasets: ${list(catalog.datasets.map((d) => d.name))}`);
+  }
+  return dataset;
+}
+
+const isTime = (type: DimensionType) => type === 'date' || type === 'timestamp';
+
+/** The dimension's value for WHERE: its declared type, so bound values compare like for like. */
+function typedValue(dimension: Dimension): string {
+  const cast = { string: 'text', number: 'numeric', boolean: 'boolean', date: 'date', timestamp: 'timestamptz' }[dimension.type];
+  return `(${dimension.sql})::${cast}`;
+}
+
+/**
+ * The dimension's value for SELECT, as the JSON type the API promises: dates as 'YYYY-MM-DD',
+ * timestamps as UTC ISO strings. Time grains bucket in UTC; week starts on Monday (ISO).
+ */
+function outputValue(dimension: Dimension, grain: string | undefined): string {
+  switch (dimension.type) {
+    case 'string':
+      return `(${dimension.sql})::text`;
+    case 'number':
+      return `(${dimension.sql})::float8`;
+    case 'boolean':
+      return `(${dimension.sql})::boolean`;
+    case 'date': {
+      const day = `(${dimension.sql})::date::timestamp`;
+      return `to_char(${grain ? `date_trunc('${grain}', ${day})` : day}, 'YYYY-MM-DD')`;
+    }
+    case 'timestamp': {
+      const utc = `((${dimension.sql})::timestamptz AT TIME ZONE 'UTC')`;
+      return `to_char(${grain ? `date_trunc('${grain}', ${utc})` : utc}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+    }
+  }
+}
+
+const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$/;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const ISO_TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
+
+function validDate(text: string): boolean {
+  const m = ISO_DATE.exec(text);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  return y >= 1 && date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
+}
+
+const EXPECTED: Record<DimensionType, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'true or false',
+  date: "a date 'YYYY-MM-DD'",
+  timestamp: "an ISO 8601 timestamp with a time zone, e.g. '2026-01-31T12:00:00Z', or a date 'YYYY-MM-DD' (midnight UTC)",
+};
+
+/** One filter value, checked against the dimension's type and bound with a cast to it. */
+function boundValue(dimension: Dimension, value: unknown, field: string): SQL {
+  const mismatch = () =>
+    badRequest('INVALID_FILTER', `${field}: expected ${EXPECTED[dimension.type]} for ${dimension.type} dimension "${dimension.name}", got ${JSON.stringify(value)}`);
+  switch (dimension.type) {
+    case 'string':
+      if (typeof value !== 'string') throw mismatch();
+      if (value.includes('\0')) throw badRequest('INVALID_FILTER', `${field}: text must not contain NUL characters`);
+      return sql`${value}::text`;
+    case 'number': {
+      const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : undefined;
+      if (text === undefined || !NUMBER.test(text)) throw mismatch();
+      return sql`${text}::numeric`;
+    }
+    case 'boolean':
+      // A JS boolean: postgres.js serializes a boolean parameter as `value === true`, so 'true' would bind false.
+      if (value === true || value === 'true') return sql`${true}::boolean`;
+      if (value === false || value === 'false') return sql`${false}::boolean`;
+      throw mismatch();
+    case 'date':
+      if (typeof value !== 'string' || !validDate(value)) throw mismatch();
+      return sql`${value}::date`;
+    case 'timestamp': {
+      if (typeof value !== 'string') throw mismatch();
+      if (validDate(value)) return sql`${`${value}T00:00:00Z`}::timestamptz`;
+      const m = ISO_TIMESTAMP.exec(value);
+      if (!m || !validDate(m[1]!) || Number(m[2]) > 23 || Number(m[3]) > 59) throw mismatch();
+      return sql`${value}::timestamptz`;
+    }
+  }
+}
+
+/** A LIKE pattern matching values that start with `prefix`; `%`, `_` and `\` in it are literal. */
+function prefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The dimension a filter names, or a 400 (a metric cannot be filtered: rows are filtered before aggregation). */
+function filteredDimension(dataset: Dataset, filter: FilterInput, at: string): Dimension {
+  const dimension = dataset.dimensions.find((d) => d.name === filter.dimension);
+  if (dimension) return dimension;
+  if (dataset.metrics.some((m) => m.name === filter.dimension)) {
+    throw badRequest(
+      'INVALID_FILTER',
+      `${at}.dimension: "${filter.dimension}" is a metric; filters apply to dimensions only (rows are filtered before aggregation). Dimensions: ${list(dataset.dimensions.map((d) => d.name))}`,
+    );
+  }
+  throw badRequest('UNKNOWN_FIELD', `${at}.dimension: unknown dimension "${filter.dimension}" in dataset "${dataset.name}"; dimensions: ${list(dataset.dimensions.map((d) => d.name))}`);
+}
+
+/** One filter with the dimension it names and its place in the input (`filters[2]`), for messages. */
+interface FilterOperands {
+  filter: FilterInput;
+  dimension: Dimension;
+  at: string;
+}
+
+/** The operand of a one-value operator (`eq`, `gt`, `contains`, ...), bound. */
+function singleValue({ filter, dimension, at }: FilterOperands): SQL {
+  const { op } = filter;
+  if (filter.values !== undefined) throw badRequest('INVALID_FILTER', `${at}.values: "${op}" takes a single value; use value`);
+  if (filter.value === undefined || filter.value === null) {
+    throw badRequest('INVALID_FILTER', `${at}.value: "${op}" needs a value${op === 'eq' || op === 'neq' ? ` (to match missing values use is_null or is_not_null)` : ''}`);
+  }
+  return boundValue(dimension, filter.value, `${at}.value`);
+}
+
+/** The operands of a list operator (`in`, `not_in`, `between`), between `min` and `max` of them, bound. */
+function valueList({ filter, dimension, at }: FilterOperands, min: number, max: number): SQL[] {
+  const { op } = filter;
+  if (filter.value !== undefined) throw badRequest('INVALID_FILTER', `${at}.value: "${op}" takes a list; use values`);
+  const values = filter.values ?? [];
+  if (values.length < min || values.length > max) {
+    const expected = min === max ? `exactly ${min}` : `${min} to ${max}`;
+    throw badRequest('INVALID_FILTER', `${at}.values: "${op}" needs ${expected} values, got ${values.length}`);
+  }
+  return values.map((v, i) => {
+    if (v === null) throw badRequest('INVALID_FILTER', `${at}.values[${i}]: null never matches; use is_null`);
+    return boundValue(dimension, v, `${at}.values[${i}]`);
+  });
+}
+
+/** Order comparisons (`gt` ... `between`) need an ordered type: anything but boolean. */
+function requireOrdered({ filter, dimension, at }: FilterOperands): void {
+  if (dimension.type === 'boolean') {
+    throw badRequest('INVALID_FILTER', `${at}.op: "${filter.op}" does not apply to boolean dimension "${dimension.name}"; use eq, neq, in or not_in`);
+  }
+}
+
+/** Pattern operators (`contains`, `starts_with`) apply to text. */
+function requireText({ filter, dimension, at }: FilterOperands): void {
+  if (dimension.type !== 'string') {
+    throw badRequest('INVALID_FILTER', `${at}.op: "${filter.op}" applies to string dimensions only; "${dimension.name}" is a ${dimension.type} dimension`);
+  }
+}
+
+/** `is_null` and `is_not_null` take neither value nor values. */
+function requireNoValue({ filter, at }: FilterOperands): void {
+  const noValue = (what: string) => badRequest('INVALID_FILTER', `${at}.${what}: "${filter.op}" takes no ${what}`);
+  if (filter.value !== undefined) throw noValue('value');
+  if (filter.values !== undefined) throw noValue('values');
+}
+
+/** One filter as a WHERE condition on the dimension's typed value, its operands checked and bound. */
+function filterCondition(dataset: Dataset, filter: FilterInput, index: number): SQL {
+  const at = `filters[${index}]`;
+  const dimension = filteredDimension(dataset, filter, at);
+  const operands: FilterOperands = { filter, dimension, at };
+  const column = sql.raw(typedValue(dimension));
+  const { op } = filter;
+  switch (op) {
+    case 'eq':
+      return sql`${column} = ${singleValue(operands)}`;
+    case 'neq':
+      return sql`${column} <> ${singleValue(operands)}`;
+    case 'gt':
+      requireOrdered(operands);
+      return sql`${column} > ${singleValue(operands)}`;
+    case 'gte':
+      requireOrdered(operands);
+      return sql`${column} >= ${singleValue(operands)}`;
+    case 'lt':
+      requireOrdered(operands);
+      return sql`${column} < ${singleValue(operands)}`;
+    case 'lte':
+      requireOrdered(operands);
+      return sql`${column} <= ${singleValue(operands)}`;
+    case 'in':
+      return sql`${column} IN (${sql.join(valueList(operands, 1, 1000), sql`, `)})`;
+    case 'not_in':
+      return sql`${column} NOT IN (${sql.join(valueList(operands, 1, 1000), sql`, `)})`;
+    case 'between': {
+      requireOrdered(operands);
+      const [low, high] = valueList(operands, 2, 2);
+      return sql`${column} BETWEEN ${low} AND ${high}`;
+    }
+    case 'contains':
+      requireText(operands);
+      singleValue(operands);
+      return sql`${column} ILIKE ${containsPattern(filter.value as string)}`;
+    case 'starts_with':
+      requireText(operands);
+      singleValue(operands);
+      return sql`${column} ILIKE ${prefixPattern(filter.value as string)}`;
+    case 'is_null':
+    case 'is_not_null':
+      requireNoValue(operands);
+      return sql`${column} IS ${sql.raw(op === 'is_null' ? 'NULL' : 'NOT NULL')}`;
+  }
+}
+
+/**
+ * Checks `input` against the catalog and builds its SELECT.
+ * - Rows are grouped by every requested dimension; metrics are aggregates, returned as float8.
+ * - `timeGrain` truncates every requested date/timestamp dimension; filters compare the
+ *   untruncated values. A grain without a time dimension is refused (not silently added: the
+ *   caller would get a column it did not ask for); the message names the default time dimension.
+ * - Order: the requested `orderBy`, then every dimension not already named, ascending, so paging
+ *   with offset is stable. With no orderBy that is simply the dimensions in the order requested.
+ * - Besides the table's RLS policy, the WHERE clause names the transaction's tenant itself: if a
+ *   table ever lost its policy after the startup guard ran, the query still reads one tenant only.
+ */
+export function planQuery(catalog: Catalog, input: QueryInput): QueryPlan {
+  const dataset = requireDataset(catalog, input.dataset);
+  const dimensionNames = dataset.dimensions.map((d) => d.name);
+  const metricNames = dataset.metrics.map((m) => m.name);
+
+  const seen = new Set<string>();
+  const unique = (fieldName: string, at: string) => {
+    if (seen.has(fieldName)) throw badRequest('INVALID_QUERY', `${at}: "${fieldName}" is requested twice`);
+    seen.add(fieldName);
+  };
+
+  const dimensions = input.dimensions.map((fieldName, i) => {
+    const at = `dimensions[${i}]`;
+    const dimension = dataset.dimensions.find((d) => d.name === fieldName);
+    if (!dimension) {
+      const hint = metricNames.includes(fieldName) ? `"${fieldName}" is a metric; list it in metrics` : `unknown dimension "${fieldName}" in dataset "${dataset.name}"`;
+      throw badRequest('UNKNOWN_FIELD', `${at}: ${hint}; dimensions: ${list(dimensionNames)}`);
+    }
+    unique(fieldName, at);
+    return dimension;
+  });
+  const metrics = input.metrics.map((fieldName, i) => {
+    const at = `metrics[${i}]`;
+    const metric = dataset.metrics.find((m) => m.name === fieldName);
+    if (!metric) {
+      const hint = dimensionNames.includes(fieldName) ? `"${fieldName}" is a dimension; list it in dimensions` : `unknown metric "${fieldName}" in dataset "${dataset.name}"`;
+      throw badRequest('UNKNOWN_FIELD', `${at}: ${hint}; metrics: ${list(metricNames)}`);
+    }
+    unique(fieldName, at);
+    return metric;
+  });
+  if (dimensions.length === 0 && metrics.length === 0) {
+    throw badRequest('INVALID_QUERY', 'metrics: ask for at least one dimension or metric');
+  }
+
+  if (input.timeGrain && !dimensions.some((d) => isTime(d.type))) {
+    const timeDimensions = dataset.dimensions.filter((d) => isTime(d.type)).map((d) => d.name);
+    const suggestion = dataset.defaultTimeDimension
+      ? `add "${dataset.defaultTimeDimension}" (the default time dimension) to dimensions`
+      : timeDimensions.length > 0
+        ? `add one of ${timeDimensions.join(', ')} to dimensions`
+        : `dataset "${dataset.name}" has no date or timestamp dimension`;
+    throw badRequest('INVALID_QUERY', `timeGrain: "${input.timeGrain}" needs a date or timestamp dimension in the query; ${suggestion}`);
+  }
+
+  const conditions = input.filters.map((f, i) => filterCondition(dataset, f, i));
+
+  const orderNames = new Set<string>();
+  const order = input.orderBy.map((o, i) => {
+    if (!seen.has(o.field)) {
+      throw badRequest('INVALID_QUERY', `orderBy[${i}].field: "${o.field}" is not among the requested dimensions and metrics (${list([...seen])})`);
+    }
+    if (orderNames.has(o.field)) throw badRequest('INVALID_QUERY', `orderBy[${i}].field: "${o.field}" is named twice`);
+    orderNames.add(o.field);
+    return `${quoteIdent(o.field)} ${o.direction === 'desc' ? 'DESC' : 'ASC'}`;
+  });
+  for (const d of dimensions) if (!orderNames.has(d.name)) order.push(`${quoteIdent(d.name)} ASC`);
+
+  const select = [
+    ...dimensions.map((d) => `${outputValue(d, isTime(d.type) ? input.timeGrain : undefined)} AS ${quoteIdent(d.name)}`),
+    ...metrics.map((m) => `(${m.sql})::float8 AS ${quoteIdent(m.name)}`),
+  ];
+  const where = [sql`${sql.raw(quoteIdent('tenant_id'))} = ${currentTenantId}`, ...conditions.map((c) => sql`(${c})`)];
+  const groupBy = dimensions.length > 0 ? sql` GROUP BY ${sql.raw(dimensions.map((_, i) => String(i + 1)).join(', '))}` : sql``;
+  const orderBy = order.length > 0 ? sql` ORDER BY ${sql.raw(order.join(', '))}` : sql``;
+
+  const query = sql`SELECT ${sql.raw(select.join(', '))} FROM ${sql.raw(`${quoteIdent('public')}.${quoteIdent(dataset.table)}`)} WHERE ${sql.join(where, sql` AND `)}${groupBy}${orderBy} LIMIT ${input.limit + 1} OFFSET ${input.offset}`;
+
+  const columns: QueryColumn[] = [
+    ...dimensions.map((d) => ({ name: d.name, type: d.type, label: d.label })),
+    ...metrics.map((m) => ({ name: m.name, type: 'number' as const, label: m.label })),
+  ];
+  return { dataset, columns, query };
+}
