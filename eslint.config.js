@@ -31,7 +31,26 @@ export default tseslint.config(
         createNodeResolver({ extensions: ['.ts', '.tsx', '.js', '.mjs', '.json'], extensionAlias: { '.js': ['.ts', '.tsx', '.js'] } }),
       ],
     },
-    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      // The layers (docs/architecture.md): data flows transport → access → modules → db, and no
+      // transport imports another. http/ is the host both transports mount on, not a transport.
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            { target: './db', from: ['./src', './scripts'], message: 'db/ imports nothing from src/ or scripts/.' },
+            { target: './src/modules', from: ['./src/access', './src/http', './src/rest', './src/trpc', './src/app.ts', './src/deps.ts'], message: 'Modules are called by transports, never the reverse.' },
+            { target: './src/platform', from: ['./src/modules', './src/access', './src/http', './src/rest', './src/trpc'], message: 'Infrastructure knows no domain or transport.' },
+            { target: './src/lib', from: ['./src/modules', './src/platform', './src/access', './src/http', './src/rest', './src/trpc'], message: 'lib/ is the bottom layer.' },
+            { target: './src/access', from: ['./src/http', './src/rest', './src/trpc'], message: 'The access layer serves every transport and imports none.' },
+            { target: './src/trpc', from: ['./src/rest'], message: 'No transport imports another.' },
+            { target: './src/rest', from: ['./src/trpc'], message: 'No transport imports another.' },
+            { target: './scripts/cli', from: ['./src/trpc', './src/rest', './src/http'], message: 'The CLI is a transport: it uses access/ and modules/, not the server transports.' },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['test/**/*.ts', '**/*.test.ts'],

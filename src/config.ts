@@ -1,6 +1,7 @@
 /** Every environment variable the server reads, parsed once. Nothing else reads process.env. */
 import path from 'node:path';
 import { z } from 'zod';
+import { fromPackageRoot } from '../db/package-root.js';
 import { RATE_LIMIT_PATTERN } from '../db/schema/api-keys.js';
 
 const postgresUrl = z
@@ -65,6 +66,8 @@ export interface Config {
   sessionTtlMinutes: number;
   /** The dataset catalog (absolute path). */
   catalogPath: string;
+  /** The built dashboard (`npm run build:web`); false: no dashboard at `/`. Not an environment variable. */
+  webRoot: string | false;
   queryTimeoutMs: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;
@@ -122,6 +125,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     sessionTtlMinutes: e.SESSION_TTL_MINUTES,
     catalogPath: path.resolve(e.CATALOG_PATH),
+    webRoot: fromPackageRoot('dist', 'web'),
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     cacheTtlSeconds: e.QUERY_CACHE_TTL_SECONDS,
     cacheMaxEntries: e.QUERY_CACHE_MAX_ENTRIES,

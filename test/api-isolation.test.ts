@@ -3,29 +3,19 @@
  * bad credentials the same way, and tenant B on tenant A's ids gets NOT_FOUND, exactly like a
  * nonexistent id, with A's data untouched afterwards.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../db/tenant-tx.js';
 import { buildAuthCases, expectAuthFailures, randomId, type AuthCase } from './auth-cases.js';
-import { appPool, makeTenantWithOrders, ownerPool, startServer, trpcError, type Fixture, type TestServer } from './harness.js';
+import { makeTenantWithOrders, trpcError, type Fixture, type TestServer, useServer } from './harness.js';
 
-let owner: Sql;
-let app: Sql;
-let server: TestServer;
+const { owner, server } = useServer();
 let a: Fixture;
 let b: Fixture;
 let authCases: AuthCase[];
 
 beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(4);
-  server = await startServer(app);
   [a, b] = await Promise.all([makeTenantWithOrders(owner, 4, 'A'), makeTenantWithOrders(owner, 2, 'B')]);
   authCases = await buildAuthCases(owner, a.tenant);
-});
-afterAll(async () => {
-  await server.close();
-  await Promise.all([owner.end(), app.end()]);
 });
 
 type Client = ReturnType<TestServer['client']>;

@@ -6,29 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { apiKeys, auditEvents, type TenantRole } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { DAY_MS } from '../src/lib/clock.js';
 import { hashKey } from '../src/lib/api-key.js';
 import type { ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { buildAuthCases, expectAuthFailures, type AuthCase } from './auth-cases.js';
-import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
+import { makeTenant, startServer, trpcError, type TestServer, useServer } from './harness.js';
 
-let owner: Sql;
-let app: Sql;
-let server: TestServer;
-
-beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(4);
-  server = await startServer(app);
-});
-afterAll(async () => {
-  await server.close();
-  await Promise.all([owner.end(), app.end()]);
-});
+const { owner, app, server } = useServer();
 
 type Client = ReturnType<TestServer['client']>;
 
@@ -233,7 +220,7 @@ describe('apiKeys.rotate', () => {
 
       // An expired key cannot be rotated again.
       const error = await trpcError(api.apiKeys.rotate.mutate({ keyId: old.key.id }));
-      expect(error).toMatchObject({ code: 'CONFLICT', httpStatus: 409, reason: 'KEY_EXPIRED' });
+      expect(error).toMatchObject({ code: 'CONFLICT', httpStatus: 409, reason: 'KEY_ALREADY_EXPIRED' });
       expect(error.message).toMatch(/expired/);
     } finally {
       await timed.close();
@@ -266,12 +253,12 @@ describe('apiKeys.rotate', () => {
     expect(await trpcError(viewer.api.auth.whoami.query())).toMatchObject({ httpStatus: 401, reason: 'KEY_EXPIRED' });
   });
 
-  it('refuses a revoked key with 409 KEY_REVOKED and changes nothing', async () => {
+  it('refuses a revoked key with 409 KEY_ALREADY_REVOKED and changes nothing', async () => {
     const { tenant, api, viewer } = await tenantWithRoles();
     await api.apiKeys.revoke.mutate({ keyId: viewer.id });
     const before = await keyRows(tenant.id);
     const error = await trpcError(api.apiKeys.rotate.mutate({ keyId: viewer.id }));
-    expect(error).toMatchObject({ code: 'CONFLICT', httpStatus: 409, reason: 'KEY_REVOKED' });
+    expect(error).toMatchObject({ code: 'CONFLICT', httpStatus: 409, reason: 'KEY_ALREADY_REVOKED' });
     expect(error.message).toMatch(/revoked/);
     expect(await keyRows(tenant.id)).toEqual(before);
   });

@@ -6,28 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { auditEvents } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { SQLSTATE, sqlState } from '../src/lib/pg-errors.js';
 import { createPlatformAdminKey, type ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { buildAuthCases, expectAuthFailures } from './auth-cases.js';
-import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
+import { makeTenant, trpcError, useServer } from './harness.js';
 
-let owner: Sql;
-let app: Sql;
-let server: TestServer;
-
-beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(4);
-  server = await startServer(app);
-});
-afterAll(async () => {
-  await server.close();
-  await Promise.all([owner.end(), app.end()]);
-});
+const { owner, app, server } = useServer();
 
 const LOOPBACK = ['127.0.0.1', '::ffff:127.0.0.1'];
 

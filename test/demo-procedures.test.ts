@@ -5,25 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { describe, expect, it } from 'vitest';
 import { customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { appPool, makeTenant, makeTenantWithOrders, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
+import { makeTenant, makeTenantWithOrders, trpcError, type TestServer, useServer } from './harness.js';
 
-let owner: Sql;
-let app: Sql;
-let server: TestServer;
-
-beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(4);
-  server = await startServer(app);
-});
-afterAll(async () => {
-  await server.close();
-  await Promise.all([owner.end(), app.end()]);
-});
+const { owner, server } = useServer();
 
 type Client = ReturnType<TestServer['client']>;
 type NewOrder = typeof orders.$inferInsert;

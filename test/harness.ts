@@ -11,11 +11,14 @@ import { TenantReader } from '../db/tenant-read.js';
 import { openPool, type Sql } from '../db/client.js';
 import { apiKeys, customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { createApp, type AppDeps } from '../src/app.js';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { buildDeps, type DepsOverrides } from '../src/deps.js';
+import { fromPackageRoot } from '../db/package-root.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
 import type { Clock } from '../src/lib/clock.js';
 import { CredentialCache, type CredentialChange } from '../src/modules/credentials/credential-cache.js';
-import { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
+import type { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
 import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import type { AppRouter } from '../src/trpc/app-router.js';
 
@@ -157,20 +160,28 @@ export interface ServerOptions {
   clock?: Clock;
   sessionTtlMinutes?: number;
   /**
-   * Anything else createApp takes (cache, rate limiter, credential cache, catalog, usage recorder, …);
-   * a given cache, rate limiter and credential cache are closed with the server.
+   * Parts to use instead of the composition root's (cache, rate limiter, credential cache, catalog,
+   * usage recorder, …); a given cache, rate limiter and credential cache are closed with the server.
    */
-  deps?: Partial<AppDeps>;
+  deps?: DepsOverrides;
 }
+
+/** The server's defaults (config.ts) with the shipped catalog, wherever the tests run from. */
+export const TEST_CONFIG = { ...loadConfig({}), catalogPath: fromPackageRoot('catalog.yaml') };
 
 /** The real app on a real port, connected as the app role (and the platform role for admin procedures). */
 export async function startServer(pool: Sql, options: ServerOptions = {}): Promise<TestServer> {
   const platform = options.platformPool ?? platformPool();
-  const lastUsed = new LastUsedRecorder(pool);
-  const credentialCache = options.deps?.credentialCache ?? new CredentialCache();
+  const credentialCache = options.deps?.credentialCache ?? new CredentialCache({ ttlMs: TEST_CONFIG.credentialCacheTtlMs });
   credentialCaches.add(credentialCache);
-  const reader = options.deps?.reader ?? new TenantReader(pool);
-  const app = createApp({ pool, reader, platformPool: platform, lastUsed, clock: options.clock, sessionTtlMinutes: options.sessionTtlMinutes, ...options.deps, credentialCache });
+  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform }, {
+    clock: options.clock,
+    sessionTtlMinutes: options.sessionTtlMinutes,
+    ...options.deps,
+    credentialCache,
+  });
+  const { lastUsed } = built.deps;
+  const app = createApp(built.deps);
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -189,7 +200,8 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
       }),
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await lastUsed.stop();
+      // Flushes what the requests noted (last use, usage, audit events) and closes the built parts.
+      await built.stop();
       credentialCaches.delete(credentialCache);
       await Promise.all([options.deps?.cache?.close(), options.deps?.rateLimiter?.close(), credentialCache.close()]);
       if (!options.platformPool) await platform.end();
@@ -209,4 +221,40 @@ export async function trpcError(call: Promise<unknown>) {
     throw error;
   }
   throw new Error('expected the call to fail, but it succeeded');
+}
+
+/**
+ * A test file's usual setup: an owner pool for fixtures, an app-role pool, and the real server on
+ * it, started before the file's own `beforeAll` hooks and closed after its tests. The pools connect
+ * lazily; `server` forwards to the started server.
+ */
+export function useServer(options: ServerOptions & { appConnections?: number } = {}): { owner: Sql; app: Sql; server: TestServer } {
+  const owner = ownerPool();
+  const app = appPool(options.appConnections ?? 4);
+  let started: TestServer | undefined;
+  const running = () => {
+    if (!started) throw new Error('the server starts in beforeAll');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startServer(app, options);
+  });
+  afterAll(async () => {
+    await started?.close();
+    await Promise.all([owner.end(), app.end()]);
+  });
+  const server: TestServer = {
+    get url() {
+      return running().url;
+    },
+    get credentialCache() {
+      return running().credentialCache;
+    },
+    get lastUsed() {
+      return running().lastUsed;
+    },
+    client: (key, headers) => running().client(key, headers),
+    close: () => running().close(),
+  };
+  return { owner, app, server };
 }

@@ -6,26 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { describe, expect, it } from 'vitest';
 import { idempotencyKeys, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { createPlatformAdminKey } from '../src/modules/tenants/tenants.service.js';
-import { addApiKey, appPool, makeTenantWithOrders, ownerPool, startServer, type Fixture, type TestServer } from './harness.js';
+import { addApiKey, makeTenantWithOrders, type Fixture, useServer } from './harness.js';
 
-let owner: Sql;
-let app: Sql;
-let server: TestServer;
-
-beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(6);
-  server = await startServer(app);
-});
-afterAll(async () => {
-  await server.close();
-  await Promise.all([owner.end(), app.end()]);
-});
+const { owner, app, server } = useServer({ appConnections: 6 });
 
 async function post(path: string, key: string, body: unknown, idempotencyKey?: string) {
   const response = await fetch(`${server.url}/trpc/${path}`, {

@@ -1,4 +1,4 @@
-/** The Prometheus registry's text output and the /metrics handler (no database involved). */
+/** The Prometheus registry's text output (prom-client) and the /metrics handler (no database involved). */
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { metricsRoute, METRICS_CONTENT_TYPE } from '../src/http/metrics-route.js';
@@ -14,12 +14,13 @@ interface Sample {
 
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\\\|\\"|\\n)*)"/y;
 
-/** A strict reader of the text format: every line is HELP, TYPE, or a sample of a declared family. */
+/** A strict reader of the text format: every line is HELP, TYPE, a sample of a declared family, or empty (prom-client separates families with one). */
 function parse(text: string): { types: Map<string, string>; samples: Sample[] } {
   expect(text.endsWith('\n')).toBe(true);
   const types = new Map<string, string>();
   const samples: Sample[] = [];
   for (const line of text.slice(0, -1).split('\n')) {
+    if (line === '') continue;
     const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
     if (meta) {
       if (meta[1] === 'TYPE') {
@@ -45,17 +46,21 @@ function parse(text: string): { types: Map<string, string>; samples: Sample[] } 
     const family = types.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
     expect(types.has(family), `sample before its TYPE: ${line}`).toBe(true);
     const value = m![3] === '+Inf' ? Infinity : Number(m![3]);
-    expect(Number.isNaN(value)).toBe(false);
+    // prom-client writes `Nan` (Prometheus reads it) for its event-loop statistics before their first sample; ours never are.
+    if (!/^nodejs_eventloop_lag_\w+_seconds$/.test(name) || m![3] !== 'Nan') expect(Number.isNaN(value), line).toBe(false);
     samples.push({ name, labels, value });
   }
   return { types, samples };
 }
 
+/** prom-client's default process, GC and event-loop metrics: present, and left out of the comparisons below. */
+const isOurs = (name: string) => name.startsWith('palisade_') || name === 'process_resident_memory_bytes';
+
 const find = (samples: Sample[], name: string, labels: Record<string, string>) =>
   samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
 
 describe('MetricsRegistry.render', () => {
-  it('produces valid exposition text with every series', () => {
+  it('produces valid exposition text with every series', async () => {
     const registry = new MetricsRegistry();
     registry.observeRequest({ tenant: 'acme', transport: 'trpc', status: 200, durationMs: 3 });
     registry.observeRequest({ tenant: 'acme', transport: 'trpc', status: 201, durationMs: 40 });
@@ -68,8 +73,8 @@ describe('MetricsRegistry.render', () => {
     registry.rateLimited('acme');
     registry.setPoolState({ inUse: 3, waiting: 1, max: 10 });
 
-    const { types, samples } = parse(registry.render());
-    expect(Object.fromEntries(types)).toEqual({
+    const { types, samples } = parse(await registry.render());
+    expect(Object.fromEntries([...types].filter(([name]) => isOurs(name)))).toEqual({
       palisade_http_requests_total: 'counter',
       palisade_http_request_duration_seconds: 'histogram',
       palisade_query_cache_total: 'counter',
@@ -96,25 +101,29 @@ describe('MetricsRegistry.render', () => {
     expect(find(samples, 'palisade_db_pool_connections', {}).map((s) => [s.labels.state, s.value])).toEqual([['in_use', 3], ['waiting', 1], ['max', 10]]);
     expect(find(samples, 'palisade_db_pool_saturation', {})[0]!.value).toBeCloseTo(0.3);
     expect(find(samples, 'process_resident_memory_bytes', {})[0]!.value).toBeGreaterThan(0);
+    // A few of prom-client's defaults.
+    expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
+    expect(types.get('nodejs_eventloop_lag_seconds')).toBe('gauge');
+    expect(types.get('nodejs_gc_duration_seconds')).toBe('histogram');
   });
 
-  it('reads a pool-state function at every render', () => {
+  it('reads a pool-state function at every render', async () => {
     const registry = new MetricsRegistry();
     let inUse = 1;
     registry.setPoolState(() => ({ inUse, max: 4 }));
-    const saturation = () => find(parse(registry.render()).samples, 'palisade_db_pool_saturation', {})[0]!.value;
-    expect(saturation()).toBe(0.25);
+    const saturation = async () => find(parse(await registry.render()).samples, 'palisade_db_pool_saturation', {})[0]!.value;
+    expect(await saturation()).toBe(0.25);
     inUse = 4;
-    expect(saturation()).toBe(1);
+    expect(await saturation()).toBe(1);
   });
 
-  it('gives the first maxTenantLabels tenants their own label and the rest "other"', () => {
+  it('gives the first maxTenantLabels tenants their own label and the rest "other"', async () => {
     const registry = new MetricsRegistry();
     for (let i = 1; i <= 52; i++) registry.observeRequest({ tenant: `t${i}`, transport: 'trpc', status: 200, durationMs: 1 });
     registry.observeRequest({ tenant: 't1', transport: 'trpc', status: 200, durationMs: 1 }); // still its own
     registry.cacheResult('t51', true);
     registry.rateLimited('t52');
-    const { samples } = parse(registry.render());
+    const { samples } = parse(await registry.render());
     const tenants = new Set(find(samples, 'palisade_http_requests_total', {}).map((s) => s.labels.tenant));
     expect(tenants.size).toBe(51);
     expect(tenants.has('t50')).toBe(true);
@@ -130,20 +139,31 @@ describe('MetricsRegistry.render', () => {
     expect([small.tenantLabel('a'), small.tenantLabel('b'), small.tenantLabel('a'), small.tenantLabel(null)]).toEqual(['a', 'other', 'a', 'none']);
   });
 
-  it('escapes label values', () => {
+  it('escapes label values', async () => {
     expect(escapeLabelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
     const registry = new MetricsRegistry();
     const nasty = 'x"} 1\nfake_metric{a="b';
     registry.rateLimited(nasty);
-    const text = registry.render();
+    const text = await registry.render();
     expect(text).not.toMatch(/^fake_metric/m);
     const { samples } = parse(text);
     expect(find(samples, 'palisade_rate_limited_total', {}).map((s) => s.labels.tenant)).toEqual([nasty]);
   });
 
-  it('renders well-formed text with no samples at all', () => {
-    const { samples } = parse(new MetricsRegistry().render());
-    expect(samples.map((s) => s.name)).toEqual(['palisade_db_pool_connections', 'palisade_db_pool_connections', 'palisade_db_pool_connections', 'palisade_db_pool_saturation', 'process_resident_memory_bytes']);
+  it('renders well-formed text with no samples at all', async () => {
+    const { samples } = parse(await new MetricsRegistry().render());
+    expect(samples.map((s) => s.name).filter(isOurs)).toEqual(['palisade_db_pool_connections', 'palisade_db_pool_connections', 'palisade_db_pool_connections', 'palisade_db_pool_saturation', 'process_resident_memory_bytes']);
+  });
+
+  it('keeps each registry to itself (several apps in one process), and can leave out the defaults', async () => {
+    const one = new MetricsRegistry();
+    const two = new MetricsRegistry({ defaultMetrics: false });
+    one.rateLimited('acme');
+    expect(find(parse(await one.render()).samples, 'palisade_rate_limited_total', {})).toHaveLength(1);
+    const { types, samples } = parse(await two.render());
+    expect(find(samples, 'palisade_rate_limited_total', {})).toHaveLength(0);
+    expect([...types.keys()].filter((name) => !isOurs(name))).toEqual([]);
+    expect(find(samples, 'process_resident_memory_bytes', {})[0]!.value).toBeGreaterThan(0);
   });
 });
 
@@ -167,7 +187,7 @@ describe('metricsRoute', () => {
   });
 
   it('answers a refused caller in the REST error envelope, without metrics', async () => {
-    const res = await app(() => Promise.reject(new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'needs a platform-admin key'))).request('/metrics');
+    const res = await app(() => Promise.reject(new AppError('PLATFORM_ADMIN_REQUIRED', 'needs a platform-admin key'))).request('/metrics');
     expect(res.status).toBe(403);
     const body = (await res.json()) as { error: { code: string; reason: string; requestId: string } };
     expect(body.error).toMatchObject({ code: 'FORBIDDEN', reason: 'PLATFORM_ADMIN_REQUIRED' });

@@ -285,7 +285,6 @@ describe('limits', () => {
 
 describe('errors name the field', () => {
   it.each<[string, Record<string, unknown>, string, RegExp]>([
-    ['unknown dataset', { dataset: 'ordrs', metrics: ['revenue'] }, 'UNKNOWN_DATASET', /^dataset: unknown dataset "ordrs"; datasets: orders, customers, sales$/],
     ['unknown dimension', { dimensions: ['regoin'] }, 'UNKNOWN_FIELD', /^dimensions\[0\]: unknown dimension "regoin" in dataset "sales"; dimensions: region, status, /],
     ['unknown metric', { metrics: ['revenue', 'profit'] }, 'UNKNOWN_FIELD', /^metrics\[1\]: unknown metric "profit" in dataset "sales"; metrics: revenue, order_count/],
     ['a metric as a dimension', { dimensions: ['revenue'] }, 'UNKNOWN_FIELD', /^dimensions\[0\]: "revenue" is a metric; list it in metrics/],
@@ -316,6 +315,12 @@ describe('errors name the field', () => {
     const error = await refusal(query(raw as Partial<QueryInput>));
     expect(error).toMatchObject({ code: 'BAD_REQUEST', reason });
     expect(error.message).toMatch(message);
+  });
+
+  it('an unknown dataset is a 404, as datasets.describe answers', async () => {
+    const error = await refusal(query({ dataset: 'ordrs', metrics: ['revenue'] }));
+    expect(error).toMatchObject({ code: 'NOT_FOUND', reason: 'UNKNOWN_DATASET' });
+    expect(error.message).toMatch(/^dataset: unknown dataset "ordrs"; datasets: orders, customers, sales$/);
   });
 
   it('a value only Postgres can tell is out of range is a 400, not a 500', async () => {

@@ -5,29 +5,16 @@
  * leaves. Every test provisions its own tenant.
  */
 import { and, eq, isNull } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { apiKeys, auditEvents, sessions, users, type TenantRole } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
 import { verifyPassword } from '../src/lib/password.js';
 import type { ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
 import { buildAuthCases, expectAuthFailures, randomId, type AuthCase } from './auth-cases.js';
-import { appPool, makeTenant, ownerPool, startServer, trpcError, type TestServer } from './harness.js';
+import { makeTenant, trpcError, type TestServer, useServer } from './harness.js';
 
-let owner: Sql;
-let app: Sql;
-let server: TestServer;
-
-beforeAll(async () => {
-  owner = ownerPool();
-  app = appPool(4);
-  server = await startServer(app);
-});
-afterAll(async () => {
-  await server.close();
-  await Promise.all([owner.end(), app.end()]);
-});
+const { owner, server } = useServer();
 
 const NEW_PASSWORD = 'correct horse battery staple';
 

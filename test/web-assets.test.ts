@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
-import { appPool, appReader, platformPool } from './harness.js';
+import { buildDeps } from '../src/deps.js';
+import { appPool, appReader, platformPool, TEST_CONFIG } from './harness.js';
 
 const pool = appPool(1);
 const reader = appReader(1);
@@ -24,7 +24,7 @@ afterAll(async () => {
   await Promise.all([pool.end(), reader.end(), platform.end()]);
 });
 
-const appWith = (webRoot: string | false) => createApp({ pool, reader, platformPool: platform, lastUsed: new LastUsedRecorder(pool), webRoot });
+const appWith = (webRoot: string | false) => createApp(buildDeps(TEST_CONFIG, { pool, platformPool: platform }, { reader, webRoot }).deps);
 const html = { accept: 'text/html,application/xhtml+xml' };
 
 describe('dashboard assets', () => {

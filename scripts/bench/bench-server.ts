@@ -9,11 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openPool } from '../../db/client.js';
+import { fromPackageRoot } from '../../db/package-root.js';
 import { TenantReader } from '../../db/tenant-read.js';
 import { createApp } from '../../src/app.js';
-import { AuditBuffer } from '../../src/modules/audit-log/audit-buffer.js';
-import { LastUsedRecorder } from '../../src/modules/credentials/last-used.js';
-import { UsageRecorder } from '../../src/modules/usage/usage.js';
+import { loadConfig } from '../../src/config.js';
+import { buildDeps } from '../../src/deps.js';
 
 interface ServerConfig {
   appUrl: string;
@@ -32,25 +32,15 @@ const reader = new TenantReader(pool);
 const platformPool = openPool(config.platformUrl, { max: 2, applicationName: 'palisade-platform' });
 const bypass = openPool(config.bypassUrl, { max: config.poolMax, applicationName: 'palisade-bench-bare' });
 
-// As index.ts: batched writes on timers, none per request.
-const lastUsed = new LastUsedRecorder(pool);
-lastUsed.start(15_000, () => undefined);
-const usage = new UsageRecorder(pool);
-usage.start(10_000, () => undefined);
-const auditBuffer = new AuditBuffer(pool);
-auditBuffer.start(2_000, () => undefined);
-
-const app = createApp({
-  pool,
-  reader,
-  platformPool,
-  lastUsed,
-  usage,
-  auditBuffer,
-  tenantRateLimit: '999999999/second',
-  cacheTtlSeconds: config.cacheTtlSeconds,
-  poolMax: config.poolMax,
-});
+// As index.ts: the composition root's parts, batched writes on timers (none per request), with
+// an unlimited tenant budget and the bench's cache lifetime.
+const built = buildDeps(
+  { ...loadConfig({}), catalogPath: fromPackageRoot('catalog.yaml'), poolMax: config.poolMax, cacheTtlSeconds: config.cacheTtlSeconds, tenantRateLimit: '999999999/second' },
+  { pool, platformPool },
+  { reader },
+);
+built.start();
+const app = createApp(built.deps);
 
 const bare = new Hono();
 // What any HTTP request costs here, with no auth and no database: the bound on what a cache can gain.
@@ -84,7 +74,7 @@ async function stop(): Promise<void> {
   stopping = true;
   server.close();
   if ('closeAllConnections' in server) server.closeAllConnections();
-  await Promise.allSettled([lastUsed.stop(), usage.stop(), auditBuffer.stop()]);
+  await built.stop().catch(() => undefined);
   await Promise.allSettled([pool.end({ timeout: 2 }), platformPool.end({ timeout: 2 }), bypass.end({ timeout: 2 })]);
   process.exit(0);
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Sql } from '../../db/client.js';
 import { bulkSeed, type BulkSeedProgress, type SeededTenant } from '../../src/modules/demo/bulk-seed.js';
+import { NO_CACHES_TO_REPORT } from '../../src/modules/tenants/tenant-admin.service.js';
 import { purgeTenant } from '../../src/modules/tenants/tenant-data.service.js';
 import { SYSTEM_ACTOR } from '../../src/modules/tenants/tenants.service.js';
 
@@ -130,7 +131,7 @@ export async function sampleOrders(bypass: Sql, tenants: readonly { id: string; 
 export async function purgeSeed(owner: Sql, su: Sql, prefix: string, dataDir: string): Promise<number> {
   const { ids } = await existing(su, prefix);
   const slugs = await owner<{ id: string; slug: string }[]>`select id, slug from tenants where id = any(${`{${[...ids].join(',')}}`}::uuid[])`;
-  for (const t of slugs) await purgeTenant(owner, { tenantId: t.id, confirm: t.slug }, SYSTEM_ACTOR);
+  for (const t of slugs) await purgeTenant(owner, { tenantId: t.id, confirm: t.slug }, SYSTEM_ACTOR, NO_CACHES_TO_REPORT);
   fs.rmSync(keysFilePath(dataDir, prefix), { force: true });
   return slugs.length;
 }

@@ -36,8 +36,7 @@ const tenantFields = (t: Tenant) =>
 async function setStatus(ctx: CliContext, args: Args, status: 'active' | 'suspended') {
   const tenant = await ctx.resolveTenant(args.positional(0));
   const input = setTenantStatusInput.parse({ tenantId: tenant.id, status, reason: args.string('reason') });
-  const result = await setTenantStatus(ctx.pool, input, ctx.actor);
-  ctx.credentialsChanged({ tenantId: tenant.id });
+  const result = await setTenantStatus(ctx.pool, input, ctx.actor, ctx);
   const verb = status === 'suspended' ? 'Suspended' : 'Resumed';
   const unchanged = tenant.status === status ? ` (it already was ${status}; nothing changed)` : '';
   return { json: result, text: `${verb} tenant ${result.slug}${unchanged}.\n${tenantFields(result)}` };
@@ -156,8 +155,7 @@ export const tenantCommands: CommandGroup = {
       async run(ctx, args) {
         const tenant = await ctx.resolveTenant(args.positional(0));
         const input = purgeTenantInput.parse({ tenantId: tenant.id, confirm: args.required('confirm') });
-        const result = await purgeTenant(ctx.pool, input, ctx.actor);
-        ctx.credentialsChanged({ tenantId: tenant.id });
+        const result = await purgeTenant(ctx.pool, input, ctx.actor, ctx);
         const rows = Object.entries(result.deleted).map(([name, count]) => ({ name, count }));
         return {
           json: result,
@@ -223,8 +221,7 @@ export const tenantCommands: CommandGroup = {
         }
         const into = args.string('into');
         const tenantId = into ? (await ctx.resolveTenant(into)).id : undefined;
-        const result = await importTenant(ctx.pool, { bundle, tenantId, ...options }, ctx.actor);
-        ctx.credentialsChanged({ tenantId: result.tenantId });
+        const result = await importTenant(ctx.pool, { bundle, tenantId, ...options }, ctx.actor, ctx);
         const rows = Object.entries(result.imported).map(([name, count]) => ({ name, count }));
         return {
           json: result,

@@ -6,7 +6,7 @@ import type { Sql } from '../../db/client.js';
 import { AppError } from '../lib/errors.js';
 import type { CredentialCache } from '../modules/credentials/credential-cache.js';
 import { resolveCredential, type Principal } from '../modules/credentials/credentials.service.js';
-import type { RequestHeaders } from '../http/request-headers.js';
+import type { RequestHeaders } from './request.js';
 
 export const TENANT_HEADER = 'x-tenant-id';
 
@@ -17,16 +17,16 @@ export const TENANT_HEADER = 'x-tenant-id';
 export async function authenticateRequest(pool: Sql, headers: RequestHeaders, now: Date, cache?: CredentialCache): Promise<Principal> {
   const authorization = headers.get('authorization');
   if (!authorization) {
-    throw new AppError('UNAUTHORIZED', 'KEY_MISSING', 'Send an API key in the header "Authorization: Bearer <key>".');
+    throw new AppError('KEY_MISSING', 'Send an API key in the header "Authorization: Bearer <key>".');
   }
   const match = /^Bearer +(\S+) *$/i.exec(authorization);
   if (!match?.[1]) {
-    throw new AppError('UNAUTHORIZED', 'KEY_MALFORMED', 'The Authorization header must read "Bearer <key>".');
+    throw new AppError('KEY_MALFORMED', 'The Authorization header must read "Bearer <key>".');
   }
   const principal = await resolveCredential(pool, match[1], now, cache);
   const claimed = headers.get(TENANT_HEADER);
   if (claimed !== null && (principal.kind !== 'tenant' || claimed.trim().toLowerCase() !== principal.tenantId)) {
-    throw new AppError('FORBIDDEN', 'TENANT_MISMATCH', 'X-Tenant-ID names a tenant this key does not belong to.');
+    throw new AppError('TENANT_MISMATCH', 'X-Tenant-ID names a tenant this key does not belong to.');
   }
   return principal;
 }

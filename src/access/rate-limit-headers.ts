@@ -29,7 +29,6 @@ export function rateLimitedError(decision: RateDecision): AppError {
   const retry = Math.max(1, Math.ceil(decision.retryAfterSeconds));
   return new AppError(
     'TOO_MANY_REQUESTS',
-    'TOO_MANY_REQUESTS',
     `Rate limit of ${decision.limit} requests per ${windowText(decision.windowSeconds)} reached for this ${decision.scope}; retry in ${retry} s.`,
   );
 }

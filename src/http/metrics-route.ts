@@ -9,6 +9,7 @@ import type { MetricsRegistry } from '../platform/metrics/metrics.js';
 import { renderError } from './errors.js';
 import type { RequestIdEnv } from './request-id.js';
 
+/** prom-client's `Registry.PROMETHEUS_CONTENT_TYPE`: the text format 0.0.4. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export interface MetricsRouteDeps {
@@ -25,6 +26,6 @@ export function metricsRoute({ registry, authorize }: MetricsRouteDeps): Handler
       if (error instanceof AppError) return renderError(c, error, c.get('requestId'));
       throw error;
     }
-    return c.body(registry.render(), 200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
+    return c.body(await registry.render(), 200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Cache-Control': 'no-store' });
   };
 }

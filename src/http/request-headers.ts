@@ -6,12 +6,7 @@
  * with ", " exactly as Headers.get joins them, so an answer never depends on which way it was read.
  */
 import type { Context } from 'hono';
-
-/** What authentication and the routers read from a request. */
-export interface RequestHeaders {
-  /** By name, case-insensitively; null when absent. */
-  get(name: string): string | null;
-}
+import type { RequestHeaders } from '../access/request.js';
 
 type NodeEnv = { incoming?: { rawHeaders?: string[] } } | undefined;
 

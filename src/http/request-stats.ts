@@ -4,19 +4,13 @@
  * they know (which tenant, whether a dataset query hit the cache, whether it was rate limited).
  */
 import type { MiddlewareHandler } from 'hono';
+import type { RequestStats } from '../access/request.js';
 import type { Clock } from '../lib/clock.js';
 import type { AlertMonitor } from '../modules/usage/alerts.js';
 import type { MetricsRegistry } from '../platform/metrics/metrics.js';
 import type { UsageRecorder } from '../modules/usage/usage.js';
 import type { RequestIdEnv } from './request-id.js';
 
-export interface RequestStats {
-  tenantId?: string;
-  tenantSlug?: string;
-  datasetQuery?: boolean;
-  cacheHit?: boolean;
-  rateLimited?: boolean;
-}
 
 export type RequestStatsEnv = RequestIdEnv & { Variables: { stats: RequestStats } };
 

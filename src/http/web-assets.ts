@@ -8,9 +8,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { MiddlewareHandler } from 'hono';
-import { fromPackageRoot } from '../../db/package-root.js';
-
-export const DEFAULT_WEB_ROOT = fromPackageRoot('dist', 'web');
 
 const API_PREFIXES = ['/trpc', '/v1', '/metrics', '/healthz', '/readyz'];
 
@@ -24,7 +21,7 @@ const NOT_BUILT = `<!doctype html><html lang="en"><head><meta charset="utf-8"><t
 <p>Run <code>npm run build:web</code> (or <code>npm install</code>, which builds it), then reload this page.
 The API itself is up: <code>/trpc</code>, <code>/v1</code>, <code>/healthz</code>.</p></body></html>`;
 
-export function webAssets(root: string = DEFAULT_WEB_ROOT): MiddlewareHandler {
+export function webAssets(root: string): MiddlewareHandler {
   const index = path.join(root, 'index.html');
   // Created on first use, once the build exists: serveStatic complains about a missing root.
   let files: MiddlewareHandler | undefined;

@@ -15,7 +15,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = { unavailable: 2, busy: 1 } as const
  * been applied, and is never retried here.
  */
 export function databaseUnavailable(cause?: unknown): AppError {
-  return new AppError('SERVICE_UNAVAILABLE', 'DATABASE_UNAVAILABLE', 'The database is not reachable right now; retry shortly.', {
+  return new AppError('DATABASE_UNAVAILABLE', 'The database is not reachable right now; retry shortly.', {
     cause,
     retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS.unavailable,
   });
@@ -23,7 +23,7 @@ export function databaseUnavailable(cause?: unknown): AppError {
 
 /** No database connection became free in time (DB_CONNECT_WAIT_MS): nothing was sent. */
 export function databaseBusy(cause?: unknown): AppError {
-  return new AppError('SERVICE_UNAVAILABLE', 'DATABASE_BUSY', 'The server is busy (no database connection became free in time); retry shortly.', {
+  return new AppError('DATABASE_BUSY', 'The server is busy (no database connection became free in time); retry shortly.', {
     cause,
     retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS.busy,
   });
@@ -43,16 +43,16 @@ export function toAppError(error: unknown): AppError | undefined {
   }
   // Whatever value zod let through but Postgres cannot store is still the caller's mistake: 400.
   if (isDataException(error)) {
-    return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not valid for its field (check dates and text).', { cause: error });
+    return new AppError('INVALID_INPUT', 'A value is not valid for its field (check dates and text).', { cause: error });
   }
   switch (sqlState(error)) {
     case SQLSTATE.uniqueViolation:
-      return new AppError('CONFLICT', 'ALREADY_EXISTS', 'A row with these values already exists.', { cause: error });
+      return new AppError('ALREADY_EXISTS', 'A row with these values already exists.', { cause: error });
     case SQLSTATE.foreignKeyViolation:
     case SQLSTATE.insufficientPrivilege:
-      return new AppError('NOT_FOUND', 'NOT_FOUND', 'A referenced row was not found.', { cause: error });
+      return new AppError('NOT_FOUND', 'A referenced row was not found.', { cause: error });
     case SQLSTATE.checkViolation:
-      return new AppError('BAD_REQUEST', 'INVALID_INPUT', 'A value is not allowed here.', { cause: error });
+      return new AppError('INVALID_INPUT', 'A value is not allowed here.', { cause: error });
     default:
       return undefined;
   }

@@ -10,43 +10,25 @@
  *        [&timeGrain=month][&orderBy=-revenue,region][&limit=100][&offset=0][&format=csv]
  */
 import { Hono, type Context } from 'hono';
-import type { Sql } from '../../db/client.js';
-import type { TenantReader } from '../../db/tenant-read.js';
-import { roleAtLeast } from '../../db/schema/index.js';
-import type { Clock } from '../lib/clock.js';
+import { tenantAccess, type AccessDeps, type TenantAccess } from '../access/tiers.js';
 import { toAppError } from '../lib/error-mapping.js';
 import { AppError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { queryDataset, type AnalyticsDeps } from '../modules/analytics/analytics.service.js';
-import type { Actor } from '../modules/audit-log/audit.service.js';
-import type { CredentialCache } from '../modules/credentials/credential-cache.js';
 import { findDataset, type Catalog } from '../modules/analytics/catalog.js';
-import type { TenantPrincipal } from '../modules/credentials/credentials.service.js';
-import type { LastUsedRecorder } from '../modules/credentials/last-used.js';
 import { describeDataset, listDatasets, parseQueryInput } from '../modules/analytics/query.service.js';
-import type { RateLimiter } from '../platform/rate-limit/rate-limiter.js';
-import { authenticateRequest } from '../access/authenticate.js';
 import { toCsv } from './csv.js';
 import { renderError } from '../http/errors.js';
 import { requestHeaders } from '../http/request-headers.js';
 import { sourceIp } from '../http/source-ip.js';
-import { enforceRateLimit } from '../access/rate-limit.js';
 import type { RequestStatsEnv } from '../http/request-stats.js';
 
-export interface V1Deps {
-  pool: Sql;
-  reader: TenantReader;
-  /** Verified credentials reused for a few seconds (modules/credentials/credential-cache.ts). */
-  credentialCache: CredentialCache;
+export interface V1Deps extends AccessDeps {
   analytics: AnalyticsDeps;
-  rateLimiter: RateLimiter;
-  tenantRateLimit: string;
-  lastUsed: LastUsedRecorder;
-  clock: Clock;
   log: Logger;
 }
 
-type V1Env = RequestStatsEnv & { Variables: { principal: TenantPrincipal; actor: Actor } };
+type V1Env = RequestStatsEnv & { Variables: { access: TenantAccess } };
 
 function wantsCsv(c: Context): boolean {
   return c.req.query('format') === 'csv' || (requestHeaders(c).get('accept') ?? '').toLowerCase().includes('text/csv');
@@ -77,14 +59,14 @@ function filtersFrom(c: Context, catalog: Catalog, dataset: string): unknown[] {
       const parsed: unknown = JSON.parse(json);
       filters = Array.isArray(parsed) ? parsed : [parsed];
     } catch {
-      throw new AppError('BAD_REQUEST', 'INVALID_INPUT', 'filters: expected a JSON array of { dimension, op, value | values }.');
+      throw new AppError('INVALID_INPUT', 'filters: expected a JSON array of { dimension, op, value | values }.');
     }
   }
   for (const [index, text] of (c.req.queries('filter') ?? []).entries()) {
     const [dimension = '', op = '', ...rest] = text.split(':');
     const raw = rest.join(':');
     if (!dimension || !op) {
-      throw new AppError('BAD_REQUEST', 'INVALID_FILTER', `filter[${index}]: expected <dimension>:<op>[:<value>], e.g. region:eq:north or amount:between:10,100.`);
+      throw new AppError('INVALID_FILTER', `filter[${index}]: expected <dimension>:<op>[:<value>], e.g. region:eq:north or amount:between:10,100.`);
     }
     if (NO_VALUE_OPS.has(op)) filters.push({ dimension, op });
     else if (LIST_OPS.has(op)) filters.push({ dimension, op, values: raw.split(',').map((v) => typed(catalog, dataset, dimension, v)) });
@@ -124,34 +106,19 @@ export function v1Routes(deps: V1Deps) {
     const known = toAppError(error);
     if (known) return renderError(c, known, c.get('requestId'));
     deps.log('error', 'request failed', { requestId: c.get('requestId'), path: c.req.path, error: String(error) });
-    return renderError(c, new AppError('INTERNAL_SERVER_ERROR', 'INTERNAL', 'Internal server error; quote the request id when reporting it.'), c.get('requestId'));
+    return renderError(c, new AppError('INTERNAL', 'Internal server error; quote the request id when reporting it.'), c.get('requestId'));
   });
 
-  // Authenticate and spend one request of the budgets, exactly as tRPC's authedProcedure does.
+  // The access layer's tenant tier, as tRPC's tenantProcedure: same checks, order and messages.
   v1.use('*', async (c, next) => {
-    const now = deps.clock();
-    const principal = await authenticateRequest(deps.pool, requestHeaders(c), now, deps.credentialCache);
-    if (principal.kind !== 'tenant') {
-      throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'The /v1 API answers for one tenant; use a tenant API key (platform admins: tRPC tenants.query).');
-    }
-    if (principal.via === 'session' && principal.mustChangePassword) {
-      throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
-    }
-    if (!roleAtLeast(principal.role, 'viewer')) throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', 'This needs a tenant role.');
-    deps.lastUsed.note(principal, now);
-    const stats = c.get('stats');
-    stats.tenantId = principal.tenantId;
-    stats.tenantSlug = principal.tenantSlug;
-    await enforceRateLimit(deps.rateLimiter, principal, deps.tenantRateLimit, now.getTime(), (name, value) => c.header(name, value), () => {
-      stats.rateLimited = true;
-    });
-    c.set('principal', principal);
-    c.set('actor', {
-      type: principal.via === 'api_key' ? 'api_key' : 'user',
-      id: principal.via === 'session' ? principal.userId : principal.keyId,
+    const access = await tenantAccess(deps, {
       requestId: c.get('requestId'),
+      headers: requestHeaders(c),
       sourceIp: sourceIp(c),
-    });
+      resHeaders: { set: (name, value) => c.header(name, value) },
+      stats: c.get('stats'),
+    }, 'viewer');
+    c.set('access', access);
     await next();
   });
 
@@ -160,8 +127,8 @@ export function v1Routes(deps: V1Deps) {
 
   const answer = async (c: Context<V1Env>, raw: unknown) => {
     const input = parseQueryInput(raw);
-    const principal = c.get('principal');
-    const result = await queryDataset(deps.reader, deps.analytics, { tenantId: principal.tenantId, role: principal.role, actor: c.get('actor') }, input);
+    const { principal, actor } = c.get('access');
+    const result = await queryDataset(deps.reader, deps.analytics, { tenantId: principal.tenantId, role: principal.role, actor }, input);
     const stats = c.get('stats');
     stats.datasetQuery = true;
     stats.cacheHit = result.cached;
@@ -178,7 +145,7 @@ export function v1Routes(deps: V1Deps) {
     try {
       body = await c.req.json();
     } catch {
-      throw new AppError('BAD_REQUEST', 'INVALID_JSON', 'The request body must be JSON: { "dataset": …, "dimensions": […], "metrics": […] }.');
+      throw new AppError('INVALID_JSON', 'The request body must be JSON: { "dataset": …, "dimensions": […], "metrics": […] }.');
     }
     return answer(c, body);
   });

@@ -11,7 +11,7 @@ import { AppError } from '../lib/errors.js';
 import { pgError, SQLSTATE } from '../lib/pg-errors.js';
 import { findStoredAnswer, IDEMPOTENCY_KEY_CONSTRAINT, storeAnswer, type IdempotentRequest } from '../modules/idempotency/idempotency.service.js';
 import type { TenantPrincipal } from '../modules/credentials/credentials.service.js';
-import type { RequestHeaders } from '../http/request-headers.js';
+import type { RequestHeaders } from '../access/request.js';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 /** Set on an answer that was stored by an earlier request with the same key. */
@@ -25,7 +25,7 @@ export function idempotencyKeyOf(headers: RequestHeaders): string | undefined {
   const key = headers.get(IDEMPOTENCY_HEADER);
   if (key === null) return undefined;
   if (!VALID_KEY.test(key)) {
-    throw new AppError('BAD_REQUEST', 'INVALID_INPUT', `${IDEMPOTENCY_HEADER}: 1 to 255 visible ASCII characters (a UUID, say).`);
+    throw new AppError('INVALID_INPUT', `${IDEMPOTENCY_HEADER}: 1 to 255 visible ASCII characters (a UUID, say).`);
   }
   return key;
 }

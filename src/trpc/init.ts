@@ -12,23 +12,20 @@
  * - `sessionProcedure`: a signed-in user's session.
  * - `platformAdminProcedure`: a platform-admin key; adds `ctx.platform` (the admin path).
  *
+ * The checks themselves (authentication, rate-limit spending, tier and role) are the access
+ * layer's (access/tiers.ts), shared with REST and the CLI; here they become middlewares.
+ *
  * No transformer: plain JSON in and out, so curl and non-TypeScript clients can call /trpc.
  */
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
-import type { CompiledRead } from '../../db/compiled-select.js';
-import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
-import type { TenantDb } from '../../db/tenant-tx.js';
-import { withTenant } from '../../db/tenant-tx.js';
-import { authenticateRequest } from '../access/authenticate.js';
-import { enforceRateLimit } from '../access/rate-limit.js';
-import { AppError } from '../lib/errors.js';
-import type { Actor } from '../modules/audit-log/audit.service.js';
-import type { CredentialChange } from '../modules/credentials/credential-cache.js';
-import type { Principal, TenantPrincipal } from '../modules/credentials/credentials.service.js';
-import type { Context, ServerDeps } from './context.js';
+import type { TenantRole } from '../../db/schema/index.js';
+import { authenticate, platformAccess, sessionAccess, tenantAccess, type TenantAccess } from '../access/tiers.js';
 import { describeZodError, toAppError } from '../lib/error-mapping.js';
-import { toTRPCError } from './errors.js';
+import type { TenantChangeReports } from '../modules/tenants/tenant-admin.service.js';
+import { AppError } from '../lib/errors.js';
+import type { Context } from './context.js';
+import { reasonOfTRPCCode, toTRPCError } from './errors.js';
 import { IDEMPOTENCY_HEADER, idempotencyKeyOf, idempotentRequest, idempotentWithTenant, REPLAYED_HEADER } from './idempotency.js';
 
 /** What a procedure declares about itself, read by the tiers. */
@@ -57,7 +54,7 @@ const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
         code: shape.data.code,
         httpStatus: shape.data.httpStatus,
         path: shape.data.path,
-        reason: app?.reason ?? (invalid ? 'INVALID_INPUT' : shape.data.code),
+        reason: app?.reason ?? (invalid ? ('INVALID_INPUT' as const) : reasonOfTRPCCode(shape.data.code)),
         requestId: ctx?.requestId,
         ...(invalid ? { issues: invalid.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } : {}),
       },
@@ -89,81 +86,31 @@ function mapFailure<R extends { ok: boolean; error?: { cause?: unknown } }>(resu
 const errorMapping = t.middleware(async ({ ctx, next, type, path }) => {
   // Only tenant-tier mutations store answers (idempotency.ts); a key elsewhere must not look honoured.
   if (type === 'mutation' && ctx.headers.get(IDEMPOTENCY_HEADER) !== null) {
-    throw toTRPCError(new AppError('BAD_REQUEST', 'IDEMPOTENCY_NOT_SUPPORTED', `${path} does not take ${IDEMPOTENCY_HEADER}; tenant data and key or user changes do.`));
+    throw toTRPCError(new AppError('IDEMPOTENCY_NOT_SUPPORTED', `${path} does not take ${IDEMPOTENCY_HEADER}; tenant data and key or user changes do.`));
   }
   return mapFailure(await next());
 });
 
 export const publicProcedure = t.procedure.use(errorMapping);
 
-/**
- * The request's verified credential and the actor that audit events record. Tenant credentials
- * spend one request from their rate-limit budgets here, before any other work.
- */
-async function authenticate(ctx: Context): Promise<{ principal: Principal; actor: Actor }> {
-  const { deps } = ctx;
-  const now = deps.clock();
-  const principal = await authenticateRequest(deps.pool, ctx.headers, now, deps.credentialCache);
-  if (principal.kind === 'tenant') {
-    deps.lastUsed.note(principal, now);
-    ctx.stats.tenantId = principal.tenantId;
-    ctx.stats.tenantSlug = principal.tenantSlug;
-    await enforceRateLimit(deps.rateLimiter, principal, deps.tenantRateLimit, now.getTime(), (name, value) => ctx.resHeaders.set(name, value), () => {
-      ctx.stats.rateLimited = true;
-    });
-  }
-  const actor: Actor = {
-    type: principal.kind === 'platform' ? 'platform_admin' : principal.via === 'api_key' ? 'api_key' : 'user',
-    id: principal.kind === 'tenant' && principal.via === 'session' ? principal.userId : principal.keyId,
-    requestId: ctx.requestId,
-    sourceIp: ctx.sourceIp,
-  };
-  return { principal, actor };
-}
-
-/** Any verified credential. Adds the principal and the actor. */
-export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => next({ ctx: await authenticate(ctx) }));
-
-function tenantOnly(principal: Principal): TenantPrincipal {
-  if (principal.kind !== 'tenant') {
-    throw new AppError('FORBIDDEN', 'TENANT_KEY_REQUIRED', 'This procedure works on one tenant’s data; use a tenant API key or sign in.');
-  }
-  return principal;
-}
+/** Any verified credential. Adds the principal and the actor (access/tiers.ts). */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => next({ ctx: await authenticate(ctx.deps, ctx) }));
 
 /** A signed-in user's session (not an API key): changing one's password, signing out. */
-export const sessionProcedure = authedProcedure.use(({ ctx, next }) => {
-  const principal = tenantOnly(ctx.principal);
-  if (principal.via !== 'session') {
-    throw new AppError('FORBIDDEN', 'SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
-  }
-  return next({ ctx: { principal, tenantId: principal.tenantId, withTenant: scopedTo(ctx.deps.pool, principal.tenantId), credentialsChanged: evictFrom(ctx.deps) } });
-});
+export const sessionProcedure = authedProcedure.use(({ ctx, next }) => next({ ctx: sessionAccess(ctx.deps, ctx) }));
 
 /**
- * What modules are handed to report credentials their change outdated; they call it through
- * `afterCommit` (db/tenant-tx.ts), so the eviction happens only once the change is visible.
- */
-function evictFrom(deps: ServerDeps) {
-  return (change: CredentialChange) => deps.credentialCache.evict(change);
-}
-
-function scopedTo(pool: ServerDeps['pool'], tenantId: string) {
-  return <T>(fn: (tx: TenantDb) => Promise<T>) => withTenant(pool, tenantId, fn);
-}
-
-/**
- * A tenant credential with at least `minimum` role. The tenant comes from the credential; the
- * resolver gets `ctx.withTenant` and nothing wider. A mutation that succeeded may have changed
- * what the tenant's datasets show, so it moves the tenant's cache version on.
+ * A tenant credential with at least `minimum` role (access/tiers.ts). The tenant comes from the
+ * credential; the resolver gets `ctx.withTenant` and nothing wider. A mutation that succeeded may
+ * have changed what the tenant's datasets show, so it moves the tenant's cache version on.
  */
 function tenantTier(minimum: TenantRole) {
   // One middleware for error mapping, authentication and the tier rather than three stacked ones:
   // tRPC copies the call options and context at every level, and this tier serves the hot path.
   return t.procedure.use(async ({ ctx, next, type, path, meta, getRawInput }) => {
-    let added;
+    let added: TenantAccess;
     try {
-      added = await tenantContext(ctx, minimum);
+      added = await tenantAccess(ctx.deps, ctx, minimum);
       if (type === 'mutation') added = await withIdempotency(ctx, added, path, meta, getRawInput);
     } catch (error) {
       throw mapped(error);
@@ -180,31 +127,12 @@ function tenantTier(minimum: TenantRole) {
   });
 }
 
-/** The tenant tier's additions to the context, or the error that refuses the request. */
-async function tenantContext(ctx: Context, minimum: TenantRole) {
-  const { principal: any, actor } = await authenticate(ctx);
-  const principal = tenantOnly(any);
-  if (principal.via === 'session' && principal.mustChangePassword) {
-    throw new AppError('FORBIDDEN', 'PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
-  }
-  if (!roleAtLeast(principal.role, minimum)) {
-    throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
-  }
-  const { tenantId } = principal;
-  const { reader, pool } = ctx.deps;
-  const readTenant = <T>(fn: (db: TenantDb) => Promise<T>) => reader.read(tenantId, fn);
-  const readCompiled: CompiledRead = (statement, values) => statement.run(reader, tenantId, values);
-  return { principal, actor, tenantId, withTenant: scopedTo(pool, tenantId), readTenant, readCompiled, credentialsChanged: evictFrom(ctx.deps) };
-}
-
-type TenantAdditions = Awaited<ReturnType<typeof tenantContext>>;
-
 /** A mutation sent with an Idempotency-Key: its first transaction replays or stores the answer. */
-async function withIdempotency(ctx: Context, added: TenantAdditions, path: string, meta: ProcedureMeta | undefined, getRawInput: () => Promise<unknown>): Promise<TenantAdditions> {
+async function withIdempotency(ctx: Context, added: TenantAccess, path: string, meta: ProcedureMeta | undefined, getRawInput: () => Promise<unknown>): Promise<TenantAccess> {
   const key = idempotencyKeyOf(ctx.headers);
   if (key === undefined) return added;
   if (meta?.secretResult) {
-    throw new AppError('BAD_REQUEST', 'IDEMPOTENCY_NOT_SUPPORTED', `${path} answers with a secret shown only once, so its answer is never stored; send it without ${IDEMPOTENCY_HEADER}.`);
+    throw new AppError('IDEMPOTENCY_NOT_SUPPORTED', `${path} answers with a secret shown only once, so its answer is never stored; send it without ${IDEMPOTENCY_HEADER}.`);
   }
   const request = idempotentRequest(added.principal, key, path, await getRawInput());
   const withTenant = idempotentWithTenant(ctx.deps.pool, added.tenantId, request, () => ctx.resHeaders.set(REPLAYED_HEADER, 'true'));
@@ -221,20 +149,14 @@ export const tenantAdminProcedure = tenantTier('admin');
 /**
  * A platform-admin key. The distinct admin path: its work runs on the platform role's pool
  * (palisade_platform, never reachable from tenant code), and it reaches one tenant's rows only by
- * naming that tenant in `ctx.platform.withTenant(tenantId, …)`, under the same policies.
+ * naming that tenant in `ctx.platform.withTenant(tenantId, …)`, under the same policies. Changes
+ * to a whole tenant report the caches they outdated through `ctx.reports`, after COMMIT.
  */
 export const platformAdminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.principal.kind !== 'platform') {
-    throw new AppError('FORBIDDEN', 'PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key (pa_…).');
-  }
-  const { platformPool } = ctx.deps;
-  return next({
-    ctx: {
-      principal: ctx.principal,
-      platform: {
-        pool: platformPool,
-        withTenant: <T>(tenantId: string, fn: (tx: TenantDb) => Promise<T>) => withTenant(platformPool, tenantId, fn),
-      },
-    },
-  });
+  const { deps } = ctx;
+  const reports: TenantChangeReports = {
+    credentialsChanged: (change) => deps.credentialCache.evict(change),
+    tenantDataChanged: (tenantId) => deps.analytics.cache.invalidateTenant(tenantId),
+  };
+  return next({ ctx: { ...platformAccess(deps, ctx), reports } });
 });

@@ -1,7 +1,7 @@
-import { initTRPC, TRPCError, type AnyProcedure } from '@trpc/server';
+import { initTRPC, TRPCError, type AnyProcedure, type AnyRouter } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { invokeQuery } from './invoke.js';
+import { fastPathFor, invokeQuery } from './invoke.js';
 
 const t = initTRPC.context<{ calls: string[] }>().create();
 
@@ -51,5 +51,32 @@ describe('invokeQuery', () => {
     const stranger = Object.assign((opts: unknown) => (calls.push(opts), Promise.resolve('via tRPC')), { _def: { meta: undefined } }) as unknown as AnyProcedure;
     expect(await invokeQuery(stranger, { path: 'p', ctx: {}, getRawInput: () => Promise.resolve(1) })).toBe('via tRPC');
     expect(calls).toMatchObject([{ path: 'p', type: 'query' }]);
+  });
+});
+
+describe('fastPathFor', () => {
+  const router = t.router({ ...procedures, nested: t.router({ hello: t.procedure.query(() => 'hi'), change: t.procedure.mutation(() => 'done') }) });
+
+  it('finds query procedures by dotted path, and nothing else', () => {
+    const fast = fastPathFor(router)!;
+    expect(fast.query('greet')).toBe(procedures.greet);
+    expect(fast.query('nested.hello')).toBeTypeOf('function');
+    for (const path of ['nested.change', 'nested', 'nope', 'toString', '__proto__', 'constructor', 'createCaller', '_def']) expect(fast.query(path), path).toBeUndefined();
+  });
+
+  it('formats an error as the router’s error formatter does', () => {
+    const formatted = initTRPC.create({ errorFormatter: ({ shape, path }) => ({ ...shape, data: { ...shape.data, seenPath: path } }) });
+    const fast = fastPathFor(formatted.router({ q: formatted.procedure.query(() => 1) }))!;
+    const shape = fast.errorShape({ error: new TRPCError({ code: 'NOT_FOUND', message: 'nope' }), ctx: {}, input: undefined, path: 'q' });
+    expect(shape).toMatchObject({ message: 'nope', code: -32004, data: { code: 'NOT_FOUND', httpStatus: 404, path: 'q', seenPath: 'q' } });
+  });
+
+  it('leaves a router it would not answer exactly as the adapter to the adapter', () => {
+    const transformer = { serialize: (value: unknown) => ({ json: value }), deserialize: (value: unknown) => (value as { json: unknown }).json };
+    const withTransformer = initTRPC.create({ transformer });
+    expect(fastPathFor(withTransformer.router({ q: withTransformer.procedure.query(() => 1) }))).toBeUndefined();
+    const tildes = initTRPC.create({ pathSeparator: '~' });
+    expect(fastPathFor(tildes.router({ a: tildes.router({ q: tildes.procedure.query(() => 1) }) }))).toBeUndefined();
+    expect(fastPathFor({ _def: {} } as unknown as AnyRouter)).toBeUndefined();
   });
 });

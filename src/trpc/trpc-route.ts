@@ -8,15 +8,20 @@
  * and error formatter and answers the same status, headers and body; test/trpc-route.test.ts holds
  * the two side by side. Anything it is unsure of (a missing procedure, a mutation, input that is
  * not JSON, `batch`, JSONL) is left to the adapter, so tRPC itself words those errors.
+ *
+ * This file uses tRPC's public APIs only: every read of its internals (the router's procedures and
+ * config, a procedure's middlewares) is in trpc/invoke.ts, the fast path's one boundary. Issue 19
+ * measured the public paths in its place and kept it (docs/performance.md).
  */
-import { getErrorShape, getTRPCErrorFromUnknown, type AnyProcedure, type AnyRouter } from '@trpc/server';
+import { getTRPCErrorFromUnknown, type AnyProcedure, type AnyRouter } from '@trpc/server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { getHTTPStatusCode } from '@trpc/server/http';
 import type { Context as HonoContext, Handler } from 'hono';
-import { requestHeaders, type RequestHeaders } from '../http/request-headers.js';
+import type { RequestHeaders } from '../access/request.js';
+import { requestHeaders } from '../http/request-headers.js';
 import type { RequestStatsEnv } from '../http/request-stats.js';
 import type { Context, ResponseHeaders } from './context.js';
-import { invokeQuery } from './invoke.js';
+import { fastPathFor, invokeQuery, type FastPath } from './invoke.js';
 
 const ENDPOINT = '/trpc/';
 
@@ -44,14 +49,10 @@ interface DirectCall {
 
 /**
  * The call when this request is one the direct path answers exactly as the adapter would;
- * undefined sends it to the adapter. `header` reads a request header by lower-case name.
+ * undefined sends it to the adapter. `header` reads a request header by lower-case name; `query`
+ * is the fast path's lookup of a query procedure by path (trpc/invoke.ts).
  */
-export function directCall(
-  method: string,
-  url: string,
-  header: (name: string) => string | undefined,
-  procedures: Readonly<Record<string, AnyProcedure | undefined>>,
-): DirectCall | undefined {
+export function directCall(method: string, url: string, header: (name: string) => string | undefined, query: FastPath['query']): DirectCall | undefined {
   if (method !== 'GET') return undefined;
   const start = url.indexOf(ENDPOINT);
   if (start < 0) return undefined;
@@ -59,8 +60,8 @@ export function directCall(
   const path = url.slice(start + ENDPOINT.length, end < 0 ? undefined : end);
   // Encoded paths, trailing slashes and the like: the adapter's decoding is the reference.
   if (!/^[\w.]+$/.test(path)) return undefined;
-  const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
-  if (procedure?._def.type !== 'query') return undefined;
+  const procedure = query(path);
+  if (!procedure) return undefined;
   if (header('trpc-accept') !== undefined || header('accept')?.includes('application/jsonl')) return undefined;
   const search = new URLSearchParams(end < 0 ? '' : url.slice(end + 1));
   if (search.has('batch')) return undefined;
@@ -77,12 +78,11 @@ export function directCall(
 }
 
 export function trpcRoute({ router, createContext, onError }: TrpcRouteOptions): Handler<RequestStatsEnv> {
-  const procedures = router._def.procedures as Record<string, AnyProcedure | undefined>;
-  const config = router._def._config;
+  const fastPath = fastPathFor(router);
   return async (c) => {
     const headers = requestHeaders(c);
-    const call = directCall(c.req.method, c.req.url, (name) => headers.get(name) ?? undefined, procedures);
-    if (!call) {
+    const call = fastPath && directCall(c.req.method, c.req.url, (name) => headers.get(name) ?? undefined, fastPath.query);
+    if (!fastPath || !call) {
       return fetchRequestHandler({
         endpoint: '/trpc',
         req: c.req.raw,
@@ -105,7 +105,7 @@ export function trpcRoute({ router, createContext, onError }: TrpcRouteOptions):
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
       onError(error, path, c);
-      const response = { error: getErrorShape({ config, ctx, error, input, path, type: 'query' }) };
+      const response = { error: fastPath.errorShape({ error, ctx, input, path }) };
       // As resolveResponse: the status the formatted shape carries.
       status = getHTTPStatusCode(response, [error]);
       body = response;

@@ -3,7 +3,8 @@
  * every other client uses. `AppRouter` is imported as a type, so no server code is bundled.
  */
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
-import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { inferRouterError, inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import type { Reason } from '../lib/errors.js';
 import type { AppRouter } from '../trpc/app-router.js';
 import { session } from './session.js';
 
@@ -35,16 +36,31 @@ export function clientFor(token: string) {
   return createTRPCClient<AppRouter>({ links: [httpLink({ url: '/trpc', headers: { authorization: `Bearer ${token}` } })] });
 }
 
+/** Failures found before or without the server's answer: no reason of the server's. */
+export type ClientReason = 'NETWORK' | 'CLIENT';
+
 export interface PlainError {
   title: string;
   detail: string;
-  reason: string;
+  reason: Reason | ClientReason;
   /** The credential no longer works: offer to sign in again. */
   signInAgain: boolean;
   requestId?: string;
 }
 
-const TITLES: Record<string, string> = {
+/** `error.data` of a failed call, as the server's error formatter (trpc/init.ts) shapes it. */
+type ErrorData = Partial<inferRouterError<AppRouter>['data']> & { issues?: { path: string; message: string }[] };
+
+function errorData(error: unknown): ErrorData | undefined {
+  return error instanceof TRPCClientError ? ((error.data ?? {}) as ErrorData) : undefined;
+}
+
+/** The server's reason for a failed call (src/lib/errors.ts REASONS), or undefined if it gave none. */
+export function reasonOf(error: unknown): Reason | undefined {
+  return errorData(error)?.reason;
+}
+
+const TITLES: Partial<Record<Reason, string>> = {
   KEY_EXPIRED: 'Your key or session has expired',
   KEY_REVOKED: 'This key or session has been revoked',
   KEY_UNKNOWN: 'This key is not recognised',
@@ -63,27 +79,30 @@ const TITLES: Record<string, string> = {
   NOT_FOUND: 'Not found',
   DATABASE_UNAVAILABLE: 'The database is briefly unavailable',
   DATABASE_BUSY: 'The server is busy',
+  INTERNAL: 'Something went wrong on the server',
 };
 
-const SIGN_IN_AGAIN = new Set(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED']);
+const SIGN_IN_AGAIN: ReadonlySet<Reason> = new Set<Reason>(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED']);
+
+/** The server says when to try again (Retry-After): rate limits and brief database outages alike. */
+const RETRY_LATER: ReadonlySet<Reason> = new Set<Reason>(['TOO_MANY_REQUESTS', 'DATABASE_UNAVAILABLE', 'DATABASE_BUSY']);
 
 /** Any failure of an API call, in words a person can act on. */
 export function describeError(error: unknown): PlainError {
-  if (error instanceof TRPCClientError) {
-    const data = (error.data ?? {}) as { reason?: string; code?: string; requestId?: string; issues?: { path: string; message: string }[] };
-    const reason = data.reason ?? data.code ?? 'ERROR';
-    if (!data.code) {
+  const data = errorData(error);
+  if (error instanceof TRPCClientError && data) {
+    const reason = data.reason;
+    if (!data.code || !reason) {
       return { title: 'Cannot reach the server', detail: 'Check your connection and that Palisade is running, then try again.', reason: 'NETWORK', signInAgain: false };
     }
     let detail = error.message;
-    // The server says when to try again: rate limits and brief database outages alike.
-    if (reason === 'TOO_MANY_REQUESTS' || reason === 'DATABASE_UNAVAILABLE' || reason === 'DATABASE_BUSY') {
+    if (RETRY_LATER.has(reason)) {
       const seconds = Number(lastRetryAfter);
       detail = `${error.message} Try again in ${Number.isFinite(seconds) && seconds > 0 ? `${seconds} second${seconds === 1 ? '' : 's'}` : 'a moment'}.`;
     }
     if (data.issues?.length) detail = data.issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ');
     return {
-      title: TITLES[reason] ?? (data.code === 'INTERNAL_SERVER_ERROR' ? 'Something went wrong on the server' : 'The request was refused'),
+      title: TITLES[reason] ?? 'The request was refused',
       detail,
       reason,
       signInAgain: SIGN_IN_AGAIN.has(reason),

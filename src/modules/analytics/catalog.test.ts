@@ -1,8 +1,8 @@
-import path from 'node:path';
+import { fromPackageRoot } from '../../../db/package-root.js';
 import { describe, expect, it } from 'vitest';
 import { CatalogError, findDataset, loadCatalog, parseCatalog } from './catalog.js';
 
-const shipped = path.resolve(import.meta.dirname, '../../catalog.yaml');
+const shipped = fromPackageRoot('catalog.yaml');
 
 function problems(text: string): string[] {
   try {

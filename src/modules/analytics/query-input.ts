@@ -70,5 +70,5 @@ export function parseQueryInput(raw: unknown): QueryInput {
       return at ? `${at}: ${reason}` : reason;
     })
     .join('; ');
-  throw new AppError('BAD_REQUEST', 'INVALID_QUERY', message);
+  throw new AppError('INVALID_QUERY', message);
 }

@@ -1,11 +1,11 @@
-import path from 'node:path';
+import { fromPackageRoot } from '../../../db/package-root.js';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { loadCatalog } from './catalog.js';
 import { planQuery } from './query-sql.js';
 import { queryInput } from './query.service.js';
 
-const catalog = loadCatalog(path.resolve(import.meta.dirname, '../../catalog.yaml'));
+const catalog = loadCatalog(fromPackageRoot('catalog.yaml'));
 const render = (raw: unknown) => {
   const plan = planQuery(catalog, queryInput.parse(raw));
   return { ...new PgDialect().sqlToQuery(plan.query), columns: plan.columns };

@@ -7,7 +7,7 @@
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { currentTenantId } from '../../../db/schema/tenancy.js';
-import { AppError } from '../../lib/errors.js';
+import { AppError, type ReasonOf } from '../../lib/errors.js';
 import { containsPattern, quoteIdent } from '../../lib/sql-text.js';
 import { findDataset, type Catalog, type Dataset, type Dimension, type DimensionType } from './catalog.js';
 import type { FilterInput, QueryInput } from './query-input.js';
@@ -25,19 +25,19 @@ export interface QueryPlan {
   query: SQL;
 }
 
-function badRequest(reason: string, message: string): AppError {
-  return new AppError('BAD_REQUEST', reason, message);
+function badRequest(reason: ReasonOf<'BAD_REQUEST'>, message: string): AppError {
+  return new AppError(reason, message);
 }
 
 function list(names: string[]): string {
   return names.length === 0 ? '(none)' : names.join(', ');
 }
 
-/** The dataset or a 400 naming `dataset` and listing what exists. */
+/** The dataset or a 404 naming `dataset` and listing what exists (as datasets.describe answers). */
 export function requireDataset(catalog: Catalog, name: string): Dataset {
   const dataset = findDataset(catalog, name);
   if (!dataset) {
-    throw badRequest('UNKNOWN_DATASET', `dataset: unknown dataset "${name}"; datasets: ${list(catalog.datasets.map((d) => d.name))}`);
+    throw new AppError('UNKNOWN_DATASET', `dataset: unknown dataset "${name}"; datasets: ${list(catalog.datasets.map((d) => d.name))}`);
   }
   return dataset;
 }

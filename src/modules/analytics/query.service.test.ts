@@ -1,10 +1,10 @@
-import path from 'node:path';
+import { fromPackageRoot } from '../../../db/package-root.js';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../lib/errors.js';
 import { loadCatalog } from './catalog.js';
 import { describeDataset, listDatasets, parseQueryInput, queryInput, runQueryAcrossTenants, type QueryInput, type QueryResult } from './query.service.js';
 
-const catalog = loadCatalog(path.resolve(import.meta.dirname, '../../catalog.yaml'));
+const catalog = loadCatalog(fromPackageRoot('catalog.yaml'));
 
 describe('runQueryAcrossTenants', () => {
   const data: Record<string, { region: string; revenue: number }[]> = {

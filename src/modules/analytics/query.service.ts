@@ -27,9 +27,9 @@ export interface QueryResult {
 /** Postgres errors a query can cause by its input, as the 400s that say what to change. */
 function queryError(error: unknown, statementTimeoutMs: number): unknown {
   if (sqlState(error) === SQLSTATE.queryCanceled) {
-    return new AppError('BAD_REQUEST', 'QUERY_TIMEOUT', `the query ran longer than the ${statementTimeoutMs} ms limit and was cancelled; narrow it with filters, fewer dimensions or a coarser timeGrain`);
+    return new AppError('QUERY_TIMEOUT', `the query ran longer than the ${statementTimeoutMs} ms limit and was cancelled; narrow it with filters, fewer dimensions or a coarser timeGrain`);
   }
-  if (isDataException(error)) return new AppError('BAD_REQUEST', 'INVALID_FILTER', 'filters: a value is out of the range Postgres can compare (for example year 0 or a number too large)');
+  if (isDataException(error)) return new AppError('INVALID_FILTER', 'filters: a value is out of the range Postgres can compare (for example year 0 or a number too large)');
   return error;
 }
 
@@ -148,7 +148,7 @@ export function listDatasets(catalog: Catalog): DatasetSummary[] {
 export function describeDataset(catalog: Catalog, name: string) {
   const dataset = findDataset(catalog, name);
   if (!dataset) {
-    throw new AppError('NOT_FOUND', 'UNKNOWN_DATASET', `dataset "${name}" not found; datasets: ${catalog.datasets.map((d) => d.name).join(', ')}`);
+    throw new AppError('UNKNOWN_DATASET', `dataset "${name}" not found; datasets: ${catalog.datasets.map((d) => d.name).join(', ')}`);
   }
   const time = dataset.defaultTimeDimension;
   const firstDimension = time ?? dataset.dimensions[0]?.name;

@@ -103,7 +103,7 @@ export function toApiKey(row: KeyRow, now: Date): ApiKey {
 // Privilege escalation guard: an admin key must not mint or take over an owner key.
 function requireRoleAtMost(role: TenantRole, callerRole: TenantRole, doing: string): void {
   if (!roleAtLeast(callerRole, role)) {
-    throw new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', `You cannot ${doing} a key with the ${role} role: this credential has ${callerRole}.`);
+    throw new AppError('INSUFFICIENT_ROLE', `You cannot ${doing} a key with the ${role} role: this credential has ${callerRole}.`);
   }
 }
 
@@ -137,7 +137,7 @@ export async function createApiKey(
 ): Promise<{ key: ApiKey; secret: string }> {
   const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
   if (expiresAt && expiresAt <= now) {
-    throw new AppError('BAD_REQUEST', 'INVALID_INPUT', `expiresAt: must be in the future (now is ${now.toISOString()}).`);
+    throw new AppError('INVALID_INPUT', `expiresAt: must be in the future (now is ${now.toISOString()}).`);
   }
   requireRoleAtMost(input.role, callerRole, 'create');
   const { row, secret } = await insertKey(tx, slug, {
@@ -206,10 +206,10 @@ export async function rotateApiKey(
   const role = old.role as TenantRole;
   requireRoleAtMost(role, callerRole, 'rotate');
   if (old.revokedAt) {
-    throw new AppError('CONFLICT', 'KEY_REVOKED', 'This key is revoked and cannot be rotated; create a new key with apiKeys.create.');
+    throw new AppError('KEY_ALREADY_REVOKED', 'This key is revoked and cannot be rotated; create a new key with apiKeys.create.');
   }
   if (old.expiresAt && old.expiresAt <= now) {
-    throw new AppError('CONFLICT', 'KEY_EXPIRED', 'This key has expired and cannot be rotated; create a new key with apiKeys.create.');
+    throw new AppError('KEY_ALREADY_EXPIRED', 'This key has expired and cannot be rotated; create a new key with apiKeys.create.');
   }
   const graceEnd = new Date(now.getTime() + input.gracePeriodDays * DAY_MS);
   const previousExpiresAt = old.expiresAt;

@@ -7,7 +7,7 @@
 import type { Sql } from '../../../db/client.js';
 import type { TenantRole } from '../../../db/schema/index.js';
 import { parseKey, type ParsedKey } from '../../lib/api-key.js';
-import { AppError } from '../../lib/errors.js';
+import { AppError, type ReasonOf } from '../../lib/errors.js';
 import type { CredentialCache, ResolvedCredential } from './credential-cache.js';
 import type { Principal } from './principal.js';
 
@@ -27,8 +27,8 @@ function expiryOf(row: KeyRow): Date | null {
   return row.expires_ms === null ? null : new Date(Number(row.expires_ms));
 }
 
-function unauthorized(reason: string, message: string): AppError {
-  return new AppError('UNAUTHORIZED', reason, message);
+function unauthorized(reason: ReasonOf<'UNAUTHORIZED'>, message: string): AppError {
+  return new AppError(reason, message);
 }
 
 const API_KEY = { what: 'API key', renew: 'ask an admin for a new one' };
@@ -43,7 +43,7 @@ function checkUsable<T extends KeyRow>(row: T | undefined, { what, renew } = API
 
 function checkTenantActive(status: string): void {
   if (status !== 'active') {
-    throw new AppError('FORBIDDEN', 'TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
+    throw new AppError('TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
   }
 }
 

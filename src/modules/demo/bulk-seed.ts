@@ -14,7 +14,7 @@ import type { Sql } from '../../../db/client.js';
 import { withTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { AppError } from '../../lib/errors.js';
 import type { Actor } from '../audit-log/audit.service.js';
-import { tenantSlug } from '../tenants/tenant-admin.service.js';
+import { NO_CACHES_TO_REPORT, tenantSlug } from '../tenants/tenant-admin.service.js';
 import { purgeTenant } from '../tenants/tenant-data.service.js';
 import { provisionTenant, SYSTEM_ACTOR } from '../tenants/tenants.service.js';
 
@@ -134,14 +134,13 @@ export async function bulkSeed(ownerPool: Sql, rawInput: BulkSeedInput, options:
   if (existing.length && !input.replace) {
     const sample = existing.slice(0, 3).map((t) => t.slug).join(', ');
     throw new AppError(
-      'CONFLICT',
       'SEED_EXISTS',
       `${existing.length} tenant(s) with the prefix "${input.prefix}" already exist (${sample}${existing.length > 3 ? ', …' : ''}); pass --replace to delete and reseed them, or choose another --prefix.`,
     );
   }
   let purged = 0;
   await inParallel(existing, input.concurrency, async (tenant) => {
-    await purgeTenant(ownerPool, { tenantId: tenant.id, confirm: tenant.slug }, actor);
+    await purgeTenant(ownerPool, { tenantId: tenant.id, confirm: tenant.slug }, actor, NO_CACHES_TO_REPORT);
     progress({ phase: 'purge', done: ++purged, total: existing.length });
   });
 

@@ -33,7 +33,7 @@ export function toCustomer(row: CustomerRow): Customer {
 
 function emailTaken(error: unknown): never {
   if (sqlState(error) === SQLSTATE.uniqueViolation) {
-    throw new AppError('CONFLICT', 'EMAIL_TAKEN', 'A customer with this email already exists.', { cause: error });
+    throw new AppError('EMAIL_TAKEN', 'A customer with this email already exists.', { cause: error });
   }
   throw error;
 }
@@ -82,7 +82,7 @@ export async function deleteCustomer(tx: TenantDb, input: z.infer<typeof custome
     .returning({ id: customers.id })
     .catch((error: unknown) => {
       if (sqlState(error) === SQLSTATE.foreignKeyViolation) {
-        throw new AppError('CONFLICT', 'CUSTOMER_HAS_ORDERS', 'This customer still has orders; delete them first.', {
+        throw new AppError('CUSTOMER_HAS_ORDERS', 'This customer still has orders; delete them first.', {
           cause: error,
         });
       }

@@ -44,7 +44,6 @@ export async function findStoredAnswer(tx: TenantDb, request: IdempotentRequest)
   }
   if (row.requestHash !== request.requestHash) {
     throw new AppError(
-      'CONFLICT',
       'IDEMPOTENCY_KEY_REUSED',
       `This Idempotency-Key was already used for a different request (${row.path}); send a new key for a new request.`,
     );

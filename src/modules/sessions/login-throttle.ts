@@ -112,7 +112,7 @@ export class LoginThrottle {
     const waitMs = Math.max(0, ...records.map((record) => (record?.blockedUntil ?? 0) - at));
     if (waitMs > 0) {
       const seconds = Math.ceil(waitMs / 1000);
-      throw new AppError('TOO_MANY_REQUESTS', 'LOGIN_THROTTLED', `Too many failed sign-in attempts; try again in ${seconds} seconds.`);
+      throw new AppError('LOGIN_THROTTLED', `Too many failed sign-in attempts; try again in ${seconds} seconds.`);
     }
   }
 

@@ -63,7 +63,7 @@ export interface SignInResult {
 
 /** One answer for every wrong credential, so a caller cannot tell which part was wrong. */
 function invalidCredentials(): AppError {
-  return new AppError('UNAUTHORIZED', 'INVALID_CREDENTIALS', 'The tenant, email or password is not correct.');
+  return new AppError('INVALID_CREDENTIALS', 'The tenant, email or password is not correct.');
 }
 
 type FailureReason = 'unknown_email' | 'wrong_password' | 'user_disabled' | 'tenant_suspended';
@@ -120,7 +120,7 @@ export async function signIn(pool: Sql, input: LoginInput, context: SignInContex
   await throttle.clear(accountKey);
   if (tenant.tenant_status !== 'active') {
     await recordFailure('tenant_suspended', user.id);
-    throw new AppError('FORBIDDEN', 'TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
+    throw new AppError('TENANT_SUSPENDED', 'This tenant is suspended; contact your platform administrator.');
   }
 
   const token = generateSessionToken(input.tenant);
@@ -192,7 +192,7 @@ export async function changePassword(
   const [user] = await tx.select().from(users).where(eq(users.id, context.userId)).for('update');
   if (!user || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
     await context.throttle?.fail(throttleKey, context.now);
-    throw new AppError('UNAUTHORIZED', 'INVALID_CREDENTIALS', 'The current password is not correct.');
+    throw new AppError('INVALID_CREDENTIALS', 'The current password is not correct.');
   }
   await context.throttle?.clear(throttleKey[0]!);
   const passwordHash = await hashPassword(input.newPassword);

@@ -9,10 +9,11 @@ import { getTableConfig } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { drizzleOver, type Db, type Sql } from '../../../db/client.js';
 import { TENANT_TABLES, tenants } from '../../../db/schema/index.js';
-import { withTenant, type TenantDb } from '../../../db/tenant-tx.js';
+import { afterCommit, withTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { notFound } from '../../lib/errors.js';
 import { containsPattern, quoteIdent } from '../../lib/sql-text.js';
 import { recordPlatformEvent, type Actor } from '../audit-log/audit.service.js';
+import type { CredentialChange } from '../credentials/credential-cache.js';
 import { page, pageInput } from '../../lib/paging.js';
 import { provisionTenant, SLUG_PATTERN } from './tenants.service.js';
 
@@ -198,16 +199,38 @@ export async function tenantTableSizes(tx: TenantDb): Promise<TenantStats['table
  * the tenant's data is untouched. Setting the status a tenant already has changes nothing and
  * records nothing.
  */
+/**
+ * What a change to a whole tenant reports once committed: the caches it outdated. The server's
+ * platform tier evicts its own; the CLI collects credential changes and publishes them at the end.
+ */
+export interface TenantChangeReports {
+  credentialsChanged(change: CredentialChange): unknown;
+  /** The tenant's cached dataset results (absent from the CLI, which holds no server's cache). */
+  tenantDataChanged?(tenantId: string): unknown;
+}
+
+/** For seeders and the bench: no server caches anything about the tenants they replace. */
+export const NO_CACHES_TO_REPORT: TenantChangeReports = { credentialsChanged: () => undefined };
+
+/** Registers the reports of a change to `tenantId` to run after `tx` commits. */
+export function reportTenantChange(tx: TenantDb, tenantId: string, reports: TenantChangeReports): void {
+  afterCommit(tx, () => reports.credentialsChanged({ tenantId }));
+  if (reports.tenantDataChanged) afterCommit(tx, () => reports.tenantDataChanged?.(tenantId));
+}
+
 export async function setTenantStatus(
   pool: Sql,
   input: { tenantId: string; status: TenantStatus; reason?: string },
   actor: Actor,
+  reports: TenantChangeReports,
 ): Promise<Tenant> {
   assertTenantId(input.tenantId);
   return withTenant(pool, input.tenantId, async (tx) => {
     const current = await readTenantRow(tx, input.tenantId, { forUpdate: true });
     if (current.status === input.status) return toTenant(current);
     const [row] = await tx.update(tenants).set({ status: input.status }).where(eq(tenants.id, input.tenantId)).returning();
+    // Suspension must hold from the next request; resuming needs nothing (a refusal is never cached).
+    if (input.status === 'suspended') reportTenantChange(tx, input.tenantId, { credentialsChanged: reports.credentialsChanged });
     await recordPlatformEvent(tx, actor, {
       action: input.status === 'suspended' ? 'tenant.suspend' : 'tenant.resume',
       tenantId: input.tenantId,

@@ -17,7 +17,7 @@ import { AppError } from '../../lib/errors.js';
 import { pgError, SQLSTATE, sqlState } from '../../lib/pg-errors.js';
 import { quoteIdent } from '../../lib/sql-text.js';
 import { recordPlatformEvent, type Actor } from '../audit-log/audit.service.js';
-import { assertTenantId, readTenantRow, tenantTableSizes, tenantName, tenantSlug, toTenant, type Tenant } from './tenant-admin.service.js';
+import { assertTenantId, readTenantRow, reportTenantChange, type TenantChangeReports, tenantTableSizes, tenantName, tenantSlug, toTenant, type Tenant } from './tenant-admin.service.js';
 
 /** Each tenant table with its column names as Postgres knows them, parents first. */
 const LAYOUT: { name: string; columns: string[] }[] = TENANT_TABLES.map((table) => {
@@ -106,13 +106,13 @@ export interface PurgeResult {
  * the tenant itself and records `tenant.delete`, all in one transaction. `confirm` must be the
  * tenant's slug (400 CONFIRMATION_MISMATCH otherwise, nothing deleted).
  */
-export async function purgeTenant(pool: Sql, input: { tenantId: string; confirm: string }, actor: Actor): Promise<PurgeResult> {
+export async function purgeTenant(pool: Sql, input: { tenantId: string; confirm: string }, actor: Actor, reports: TenantChangeReports): Promise<PurgeResult> {
   assertTenantId(input.tenantId);
   return withTenant(pool, input.tenantId, async (tx) => {
     // The lock also blocks new rows for this tenant until we commit (their FK needs a key-share lock).
     const tenant = await readTenantRow(tx, input.tenantId, { forUpdate: true });
     if (input.confirm.trim() !== tenant.slug) {
-      throw new AppError('BAD_REQUEST', 'CONFIRMATION_MISMATCH', `confirm must be the tenant's slug ("${tenant.slug}"); nothing was deleted.`);
+      throw new AppError('CONFIRMATION_MISMATCH', `confirm must be the tenant's slug ("${tenant.slug}"); nothing was deleted.`);
     }
     const deleted: Record<string, number> = {};
     for (const name of [...TABLE_NAMES].reverse()) {
@@ -122,6 +122,7 @@ export async function purgeTenant(pool: Sql, input: { tenantId: string; confirm:
     const left = (await tenantTableSizes(tx)).filter((t) => t.rows > 0);
     if (left.length) throw new Error(`purge left rows behind: ${left.map((t) => `${t.table}=${t.rows}`).join(', ')}`);
     await tx.delete(tenants).where(eq(tenants.id, input.tenantId));
+    reportTenantChange(tx, input.tenantId, reports);
     await recordPlatformEvent(tx, actor, {
       action: 'tenant.delete',
       tenantId: input.tenantId,
@@ -178,11 +179,12 @@ export async function importTenant(
   pool: Sql,
   input: { bundle: unknown; tenantId?: string; name?: string; slug?: string },
   actor: Actor,
+  reports: TenantChangeReports,
 ): Promise<ImportResult> {
   const parsed = tenantBundleSchema.safeParse(input.bundle);
   if (!parsed.success) {
     const first = parsed.error.issues[0]!;
-    throw new AppError('BAD_REQUEST', 'INVALID_BUNDLE', `bundle.${first.path.join('.')}: ${first.message}`, { cause: parsed.error });
+    throw new AppError('INVALID_BUNDLE', `bundle.${first.path.join('.')}: ${first.message}`, { cause: parsed.error });
   }
   const bundle = parsed.data;
   const created = !input.tenantId;
@@ -202,6 +204,8 @@ export async function importTenant(
       targetId: tenantId,
       details: { slug: tenant.slug, created, source: { tenantId: bundle.tenant.id, slug: bundle.tenant.slug, exportedAt: bundle.exportedAt }, imported },
     });
+    // Into an existing tenant, the import brings its own keys, users and rows: drop what was cached.
+    reportTenantChange(tx, tenantId, reports);
     return { tenantId, slug: tenant.slug, imported };
   });
 }
@@ -212,7 +216,7 @@ async function createBareTenant(tx: TenantDb, id: string, name: string, slug: st
     return toTenant(row!);
   } catch (error) {
     if (pgError(error)?.constraint_name === 'tenants_slug_key') {
-      throw new AppError('CONFLICT', 'SLUG_TAKEN', `The slug "${slug}" is already taken; pass another slug for the imported tenant.`, { cause: error });
+      throw new AppError('SLUG_TAKEN', `The slug "${slug}" is already taken; pass another slug for the imported tenant.`, { cause: error });
     }
     throw error;
   }
@@ -223,7 +227,7 @@ async function emptyTenant(tx: TenantDb, id: string): Promise<Tenant> {
   const tenant = toTenant(await readTenantRow(tx, id, { forUpdate: true }));
   const used = (await tenantTableSizes(tx)).filter((t) => t.rows > 0).map((t) => t.table);
   if (used.length) {
-    throw new AppError('CONFLICT', 'TENANT_NOT_EMPTY', `Tenant "${tenant.slug}" already has rows in ${used.join(', ')}; import only into an empty tenant, or omit tenantId to create one.`);
+    throw new AppError('TENANT_NOT_EMPTY', `Tenant "${tenant.slug}" already has rows in ${used.join(', ')}; import only into an empty tenant, or omit tenantId to create one.`);
   }
   return tenant;
 }
@@ -254,10 +258,10 @@ function rowsRejected(table: string, error: unknown): unknown {
   const pg = pgError(error);
   const detail = pg?.constraint_name ? ` (constraint ${pg.constraint_name})` : pg?.column_name ? ` (column ${pg.column_name})` : '';
   if (state === SQLSTATE.uniqueViolation) {
-    return new AppError('BAD_REQUEST', 'INVALID_BUNDLE', `table "${table}": two rows share a unique value${detail}.`, { cause: error });
+    return new AppError('INVALID_BUNDLE', `table "${table}": two rows share a unique value${detail}.`, { cause: error });
   }
   if (state?.startsWith('22') || state?.startsWith('23')) {
-    return new AppError('BAD_REQUEST', 'INVALID_BUNDLE', `table "${table}": a row is not valid here${detail}.`, { cause: error });
+    return new AppError('INVALID_BUNDLE', `table "${table}": a row is not valid here${detail}.`, { cause: error });
   }
   return error;
 }

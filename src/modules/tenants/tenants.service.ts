@@ -58,7 +58,7 @@ export async function provisionTenant(
     } catch (error) {
       if (pgError(error)?.constraint_name !== 'tenants_slug_key') throw error;
       if (input.slug || attempt >= 50) {
-        throw new AppError('CONFLICT', 'SLUG_TAKEN', `The slug "${slug}" is already taken; choose another.`, { cause: error });
+        throw new AppError('SLUG_TAKEN', `The slug "${slug}" is already taken; choose another.`, { cause: error });
       }
     }
   }

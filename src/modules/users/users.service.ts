@@ -92,7 +92,7 @@ export function toUser(row: UserRow): User {
 }
 
 function insufficientRole(message: string): AppError {
-  return new AppError('FORBIDDEN', 'INSUFFICIENT_ROLE', message);
+  return new AppError('INSUFFICIENT_ROLE', message);
 }
 
 function checkMayGrant(callerRole: TenantRole, granted: TenantRole): void {
@@ -133,7 +133,7 @@ async function lockActiveOwners(tx: TenantDb): Promise<string[]> {
 
 function checkNotLastOwner(activeOwners: string[], target: UserRow): void {
   if (!activeOwners.some((id) => id !== target.id)) {
-    throw new AppError('CONFLICT', 'LAST_OWNER', 'This is the tenant’s last active owner; make another user owner first.');
+    throw new AppError('LAST_OWNER', 'This is the tenant’s last active owner; make another user owner first.');
   }
 }
 
@@ -159,7 +159,7 @@ export async function createUser(tx: TenantDb, input: CreateUserInput, context: 
     .returning()
     .catch((error: unknown) => {
       if (pgError(error)?.constraint_name === 'users_tenant_id_email_key') {
-        throw new AppError('CONFLICT', 'EMAIL_TAKEN', `A user with the email ${input.email} already exists in this tenant.`, { cause: error });
+        throw new AppError('EMAIL_TAKEN', `A user with the email ${input.email} already exists in this tenant.`, { cause: error });
       }
       throw error;
     });

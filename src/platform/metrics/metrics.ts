@@ -1,10 +1,16 @@
 /**
- * Prometheus metrics, written by hand in the text exposition format (0.0.4): a few counters, one
- * histogram and some gauges do not justify a client library. Tenant labels are bounded: the first
- * `maxTenantLabels` distinct slugs get their own series, later ones share `tenant="other"`, so a
- * platform with many tenants cannot blow up the scraper's memory. Requests without a tenant
- * (no or a bad credential, platform admins) are `tenant="none"`.
+ * Prometheus metrics on prom-client, in a registry of their own (not prom-client's global one, so
+ * several apps in one process, as in the tests, never clash), with prom-client's default process,
+ * GC and event-loop metrics. Tenant labels are bounded: the first `maxTenantLabels` distinct slugs
+ * get their own series, later ones share `tenant="other"`, so a platform with many tenants cannot
+ * blow up the scraper's memory. Requests without a tenant (no or a bad credential, platform admins)
+ * are `tenant="none"`.
+ *
+ * `observeRequest` runs on every request: the label children it needs (`.labels(...)`) are resolved
+ * once per tenant label, transport and status class and kept, so a request costs a few map reads
+ * and prom-client's own increment.
  */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { LATENCY_BUCKETS_MS } from '../../../db/schema/index.js';
 
 export const OTHER_TENANTS = 'other';
@@ -32,51 +38,106 @@ export interface PoolState {
   max: number;
 }
 
-interface Histogram {
-  /** Per bound, not cumulative; the last slot is above every bound. */
-  counts: number[];
-  sum: number;
-  count: number;
-}
-
-/** Escapes a label value: backslash, double quote and newline. */
+/** Escapes a label value: backslash, double quote and newline (as prom-client does). */
 export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
-function labels(pairs: Record<string, string>): string {
-  const body = Object.entries(pairs)
-    .map(([k, v]) => `${k}="${escapeLabelValue(v)}"`)
-    .join(',');
-  return body ? `{${body}}` : '';
+/** Status classes by hundred; index 0 is a status outside 100–599. */
+const STATUS_CLASSES = ['unknown', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+function statusClassIndex(status: number): number {
+  return Number.isInteger(status) && status >= 100 && status <= 599 ? Math.floor(status / 100) : 0;
 }
 
-/** A sample value as Prometheus reads it (Go float syntax for the specials). */
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return 'NaN';
-  if (value === Infinity) return '+Inf';
-  if (value === -Infinity) return '-Inf';
-  return String(value);
+interface CounterChild {
+  inc(value?: number): void;
 }
 
-function statusClass(status: number): string {
-  return Number.isInteger(status) && status >= 100 && status <= 599 ? `${Math.floor(status / 100)}xx` : 'unknown';
+interface HistogramChild {
+  observe(value: number): void;
+}
+
+/** One tenant label's resolved children, made on first use (a child adds no series until used). */
+interface TenantSeries {
+  label: string;
+  /** Per transport, per status class index. */
+  requests: Record<Transport, (CounterChild | undefined)[]>;
+  duration: HistogramChild;
+  cacheHit?: CounterChild;
+  cacheMiss?: CounterChild;
+  rateLimited?: CounterChild;
+}
+
+export interface MetricsOptions {
+  /** Tenants with a label of their own; later ones are `other` (default 50). */
+  maxTenantLabels?: number;
+  /** prom-client's default process, GC and event-loop metrics (default true). */
+  defaultMetrics?: boolean;
 }
 
 export class MetricsRegistry {
+  /** The prom-client registry every series here lives in. */
+  readonly registry = new Registry();
   private readonly maxTenantLabels: number;
+  /** Slugs that have a label of their own. */
   private readonly tenantLabels = new Set<string>();
-  /** Counters keyed by their rendered label set. */
-  private readonly requests = new Map<string, number>();
-  private readonly cache = new Map<string, number>();
-  private readonly rateLimits = new Map<string, number>();
-  private readonly durations = new Map<string, Histogram>();
+  /** Resolved children per tenant label (bounded like the labels: slugs, `other`, `none`). */
+  private readonly series = new Map<string, TenantSeries>();
   private pool: () => PoolState = () => ({ inUse: 0, waiting: 0, max: 0 });
-  /** `tenant="…"` per tenant label, escaped once: the label set is bounded, and every request needs one. */
-  private readonly tenantPairs = new Map<string, string>();
 
-  constructor(options: { maxTenantLabels?: number } = {}) {
+  private readonly requests: Counter<'tenant' | 'transport' | 'status_class'>;
+  private readonly durations: Histogram<'tenant'>;
+  private readonly cache: Counter<'tenant' | 'result'>;
+  private readonly rateLimits: Counter<'tenant'>;
+
+  constructor(options: MetricsOptions = {}) {
     this.maxTenantLabels = options.maxTenantLabels ?? 50;
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'palisade_http_requests_total',
+      help: 'HTTP requests by tenant, transport and status class.',
+      labelNames: ['tenant', 'transport', 'status_class'],
+      registers,
+    });
+    this.durations = new Histogram({
+      name: 'palisade_http_request_duration_seconds',
+      help: 'HTTP request duration by tenant.',
+      labelNames: ['tenant'],
+      buckets: DURATION_BOUNDS_S,
+      registers,
+    });
+    this.cache = new Counter({ name: 'palisade_query_cache_total', help: 'Dataset query cache lookups by tenant and result.', labelNames: ['tenant', 'result'], registers });
+    this.rateLimits = new Counter({ name: 'palisade_rate_limited_total', help: 'Requests refused by a rate limit, by tenant.', labelNames: ['tenant'], registers });
+    // The pool gauges are read from the pool-state function at every scrape.
+    const connections: Gauge<'state'> = new Gauge({
+      name: 'palisade_db_pool_connections',
+      help: 'App-role pool: connections in use, tenant transactions waiting for one, and the pool size.',
+      labelNames: ['state'],
+      registers,
+      collect: () => {
+        const pool = this.pool();
+        connections.set({ state: 'in_use' }, pool.inUse);
+        connections.set({ state: 'waiting' }, pool.waiting ?? 0);
+        connections.set({ state: 'max' }, pool.max);
+        saturation.set(pool.max > 0 ? pool.inUse / pool.max : 0);
+      },
+    });
+    // Registered after the connections gauge, whose collect sets it: a scrape renders in order.
+    const saturation = new Gauge({ name: 'palisade_db_pool_saturation', help: 'Share of the app-role pool in use (0 to 1).', registers });
+    if (options.defaultMetrics ?? true) {
+      // process_resident_memory_bytes is among them.
+      collectDefaultMetrics({ register: this.registry });
+    } else {
+      const rss: Gauge = new Gauge({
+        name: 'process_resident_memory_bytes',
+        help: 'Resident memory size in bytes.',
+        registers,
+        collect: () => {
+          rss.set(process.memoryUsage.rss());
+        },
+      });
+    }
   }
 
   /** The label a tenant's series carry: its slug while there is room, then `other`. */
@@ -90,34 +151,34 @@ export class MetricsRegistry {
     return OTHER_TENANTS;
   }
 
-  /** `tenant="…"` for the tenant's label. */
-  private tenantPair(tenant: string | null): string {
+  private tenantSeries(tenant: string | null): TenantSeries {
     const label = this.tenantLabel(tenant);
-    let pair = this.tenantPairs.get(label);
-    if (pair === undefined) this.tenantPairs.set(label, (pair = `tenant="${escapeLabelValue(label)}"`));
-    return pair;
+    let series = this.series.get(label);
+    if (series === undefined) {
+      series = { label, requests: { trpc: [], rest: [] }, duration: this.durations.labels(label) };
+      this.series.set(label, series);
+    }
+    return series;
   }
 
   observeRequest({ tenant, transport, status, durationMs }: RequestObservation): void {
-    const pair = this.tenantPair(tenant);
-    // transport and status class are fixed words: nothing to escape.
-    increment(this.requests, `{${pair},transport="${transport}",status_class="${statusClass(status)}"}`);
-    const key = `{${pair}}`;
-    let histogram = this.durations.get(key);
-    if (!histogram) this.durations.set(key, (histogram = { counts: new Array<number>(DURATION_BOUNDS_S.length + 1).fill(0), sum: 0, count: 0 }));
-    const seconds = Math.max(0, durationMs) / 1000;
-    const i = DURATION_BOUNDS_S.findIndex((bound) => seconds <= bound);
-    histogram.counts[i === -1 ? DURATION_BOUNDS_S.length : i]! += 1;
-    histogram.sum += seconds;
-    histogram.count += 1;
+    const series = this.tenantSeries(tenant);
+    const byClass = series.requests[transport];
+    const i = statusClassIndex(status);
+    (byClass[i] ??= this.requests.labels(series.label, transport, STATUS_CLASSES[i]!)).inc();
+    // prom-client refuses a value that is not finite; a clock never gives one.
+    series.duration.observe(durationMs > 0 && Number.isFinite(durationMs) ? durationMs / 1000 : 0);
   }
 
   cacheResult(tenant: string | null, hit: boolean): void {
-    increment(this.cache, `{${this.tenantPair(tenant)},result="${hit ? 'hit' : 'miss'}"}`);
+    const series = this.tenantSeries(tenant);
+    if (hit) (series.cacheHit ??= this.cache.labels(series.label, 'hit')).inc();
+    else (series.cacheMiss ??= this.cache.labels(series.label, 'miss')).inc();
   }
 
   rateLimited(tenant: string | null): void {
-    increment(this.rateLimits, `{${this.tenantPair(tenant)}}`);
+    const series = this.tenantSeries(tenant);
+    (series.rateLimited ??= this.rateLimits.labels(series.label)).inc();
   }
 
   /** The app pool's state: a snapshot, or a function read at every render (always current). */
@@ -129,41 +190,13 @@ export class MetricsRegistry {
     }
   }
 
-  /** Every series in the text exposition format, one `# HELP`/`# TYPE` pair per metric. */
-  render(): string {
-    const out: string[] = [];
-    const family = (name: string, type: string, help: string, samples: [string, number][]) => {
-      out.push(`# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${type}`);
-      for (const [suffix, value] of samples) out.push(`${name}${suffix} ${formatValue(value)}`);
-    };
-    family('palisade_http_requests_total', 'counter', 'HTTP requests by tenant, transport and status class.', [...this.requests]);
-
-    const histogramSamples: [string, number][] = [];
-    for (const [key, h] of this.durations) {
-      const tenant = key.slice(1, -1); // `tenant="…"`, already escaped
-      let cumulative = 0;
-      DURATION_BOUNDS_S.forEach((bound, i) => {
-        cumulative += h.counts[i]!;
-        histogramSamples.push([`_bucket{${tenant},le="${bound}"}`, cumulative]);
-      });
-      histogramSamples.push([`_bucket{${tenant},le="+Inf"}`, h.count], [`_sum${key}`, h.sum], [`_count${key}`, h.count]);
-    }
-    family('palisade_http_request_duration_seconds', 'histogram', 'HTTP request duration by tenant.', histogramSamples);
-
-    family('palisade_query_cache_total', 'counter', 'Dataset query cache lookups by tenant and result.', [...this.cache]);
-    family('palisade_rate_limited_total', 'counter', 'Requests refused by a rate limit, by tenant.', [...this.rateLimits]);
-    const pool = this.pool();
-    family('palisade_db_pool_connections', 'gauge', 'App-role pool: connections in use, tenant transactions waiting for one, and the pool size.', [
-      [labels({ state: 'in_use' }), pool.inUse],
-      [labels({ state: 'waiting' }), pool.waiting ?? 0],
-      [labels({ state: 'max' }), pool.max],
-    ]);
-    family('palisade_db_pool_saturation', 'gauge', 'Share of the app-role pool in use (0 to 1).', [['', pool.max > 0 ? pool.inUse / pool.max : 0]]);
-    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [['', process.memoryUsage.rss()]]);
-    return `${out.join('\n')}\n`;
+  /** Every series in the text exposition format (0.0.4), one `# HELP`/`# TYPE` pair per metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
-}
 
-function increment(map: Map<string, number>, key: string): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
+  /** The exposition format's content type, as the registry renders it. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 }

@@ -1,8 +1,8 @@
 /**
  * Tenant lifecycle for platform admins. Everything runs on the platform role's pool
  * (`ctx.platform.pool`); the modules reach a tenant's rows only through `withTenant`, naming it.
- * Suspending, deleting and importing evict the tenant's credentials from the cache once committed
- * (resuming needs nothing: a refused credential is never cached).
+ * Suspending, deleting and importing report, once committed, the cached credentials and results
+ * they outdated (`ctx.reports`, given by the platform tier).
  */
 import { z } from 'zod';
 import * as analytics from '../../modules/analytics/analytics.service.js';
@@ -24,34 +24,21 @@ export const tenantsRouter = router({
   stats: platformAdminProcedure
     .input(admin.tenantIdInput)
     .query(({ ctx, input }) => admin.tenantStats(ctx.platform.pool, input.tenantId, ctx.deps.clock())),
-  suspend: platformAdminProcedure.input(admin.suspendTenantInput).mutation(async ({ ctx, input }) => {
-    const tenant = await admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'suspended' }, ctx.actor);
-    await ctx.deps.credentialCache.evict({ tenantId: input.tenantId });
-    return tenant;
-  }),
+  suspend: platformAdminProcedure
+    .input(admin.suspendTenantInput)
+    .mutation(({ ctx, input }) => admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'suspended' }, ctx.actor, ctx.reports)),
   resume: platformAdminProcedure
     .input(admin.tenantIdInput)
-    .mutation(({ ctx, input }) => admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'active' }, ctx.actor)),
+    .mutation(({ ctx, input }) => admin.setTenantStatus(ctx.platform.pool, { ...input, status: 'active' }, ctx.actor, ctx.reports)),
   delete: platformAdminProcedure
     .input(data.purgeTenantInput)
-    .mutation(async ({ ctx, input }) => {
-      const result = await data.purgeTenant(ctx.platform.pool, input, ctx.actor);
-      await ctx.deps.credentialCache.evict({ tenantId: input.tenantId });
-      await ctx.deps.analytics.cache.invalidateTenant(input.tenantId);
-      return result;
-    }),
+    .mutation(({ ctx, input }) => data.purgeTenant(ctx.platform.pool, input, ctx.actor, ctx.reports)),
   export: platformAdminProcedure
     .input(data.exportTenantInput)
     .query(({ ctx, input }) => data.exportTenant(ctx.platform.pool, input.tenantId, ctx.actor)),
   import: platformAdminProcedure
     .input(data.importTenantInput)
-    .mutation(async ({ ctx, input }) => {
-      const result = await data.importTenant(ctx.platform.pool, input, ctx.actor);
-      // Into an existing tenant, the import brings its own keys and users: drop what was cached.
-      await ctx.deps.credentialCache.evict({ tenantId: result.tenantId });
-      await ctx.deps.analytics.cache.invalidateTenant(result.tenantId);
-      return result;
-    }),
+    .mutation(({ ctx, input }) => data.importTenant(ctx.platform.pool, input, ctx.actor, ctx.reports)),
   /** One named tenant's dataset query, under its policies; audited in the platform log. */
   query: platformAdminProcedure
     .input(z.object({ tenantId: admin.tenantIdInput.shape.tenantId, query: queryInput }))

@@ -1,0 +1,165 @@
+/**
+ * The access layer: from a request's credential to what the caller may do, the same for every
+ * transport (tRPC tiers in trpc/init.ts, REST in rest/v1-routes.ts). Each function authenticates,
+ * checks the tier, and hands back a scope that reaches tenant data only for the credential's own
+ * tenant: the tenant comes from the verified credential, never from input. Tenant credentials
+ * spend one request of their rate-limit budgets as soon as they are verified, before any check
+ * that could refuse them, so refused requests count too.
+ */
+import type { Sql } from '../../db/client.js';
+import type { CompiledRead } from '../../db/compiled-select.js';
+import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
+import type { TenantReader } from '../../db/tenant-read.js';
+import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
+import type { Clock } from '../lib/clock.js';
+import { AppError } from '../lib/errors.js';
+import type { Actor } from '../modules/audit-log/audit.service.js';
+import type { CredentialCache, CredentialChange } from '../modules/credentials/credential-cache.js';
+import type { LastUsedRecorder } from '../modules/credentials/last-used.js';
+import type { Principal, TenantPrincipal } from '../modules/credentials/principal.js';
+import type { RateLimiter } from '../platform/rate-limit/rate-limiter.js';
+import { authenticateRequest } from './authenticate.js';
+import { enforceRateLimit } from './rate-limit.js';
+import type { AccessRequest } from './request.js';
+
+/** The long-lived parts access decisions need; the server's deps carry them (src/deps.ts). */
+export interface AccessDeps {
+  /** The app-role pool: credential resolution and the tenant runner. */
+  pool: Sql;
+  /** One-statement tenant reads in one round trip (db/tenant-read.ts). */
+  reader: TenantReader;
+  /** The platform-role pool: only platform-admin access hands it out. */
+  platformPool: Sql;
+  clock: Clock;
+  /** Verified credentials reused for a few seconds (modules/credentials/credential-cache.ts). */
+  credentialCache: CredentialCache;
+  lastUsed: LastUsedRecorder;
+  rateLimiter: RateLimiter;
+  /** Every tenant's budget, e.g. `600/minute`. */
+  tenantRateLimit: string;
+}
+
+export interface Authenticated {
+  principal: Principal;
+  /** Who audit events name. */
+  actor: Actor;
+}
+
+/**
+ * One tenant, and nothing wider: transactions (`withTenant`) scoped to it, and the report that
+ * modules call (through `afterCommit`, db/tenant-tx.ts) when a committed change outdated cached
+ * credentials.
+ */
+export interface TenantScope {
+  tenantId: string;
+  withTenant<T>(fn: (tx: TenantDb) => Promise<T>): Promise<T>;
+  credentialsChanged(change: CredentialChange): void | Promise<void>;
+}
+
+/** A tenant credential's access: its scope plus one-round-trip reads. */
+export interface TenantAccess extends Authenticated, TenantScope {
+  principal: TenantPrincipal;
+  /** A one-statement read (db/tenant-read.ts). */
+  readTenant<T>(fn: (db: TenantDb) => Promise<T>): Promise<T>;
+  /** A select compiled once (db/compiled-select.ts), read in one round trip. */
+  readCompiled: CompiledRead;
+}
+
+export interface PlatformAccess extends Authenticated {
+  principal: Extract<Principal, { kind: 'platform' }>;
+  platform: {
+    /** The platform role's pool (palisade_platform), never reachable from tenant access. */
+    pool: Sql;
+    /** One tenant's rows, named explicitly, under the same policies. */
+    withTenant<T>(tenantId: string, fn: (tx: TenantDb) => Promise<T>): Promise<T>;
+  };
+}
+
+/** A tenant scope on `pool`, for the server's tiers and the CLI alike. */
+export function tenantScope(pool: Sql, tenantId: string, credentialsChanged: TenantScope['credentialsChanged']): TenantScope {
+  return { tenantId, withTenant: (fn) => withTenant(pool, tenantId, fn), credentialsChanged };
+}
+
+/** What an audit event records about who made a request. */
+export function actorOf(principal: Principal, request: Pick<AccessRequest, 'requestId' | 'sourceIp'>): Actor {
+  return {
+    type: principal.kind === 'platform' ? 'platform_admin' : principal.via === 'api_key' ? 'api_key' : 'user',
+    id: principal.kind === 'tenant' && principal.via === 'session' ? principal.userId : principal.keyId,
+    requestId: request.requestId,
+    sourceIp: request.sourceIp,
+  };
+}
+
+/** The request's verified credential. A tenant credential spends one request of its budgets here. */
+export async function authenticate(deps: AccessDeps, request: AccessRequest): Promise<Authenticated> {
+  const now = deps.clock();
+  const principal = await authenticateRequest(deps.pool, request.headers, now, deps.credentialCache);
+  if (principal.kind === 'tenant') {
+    deps.lastUsed.note(principal, now);
+    const { stats } = request;
+    stats.tenantId = principal.tenantId;
+    stats.tenantSlug = principal.tenantSlug;
+    await enforceRateLimit(deps.rateLimiter, principal, deps.tenantRateLimit, now.getTime(), (name, value) => request.resHeaders.set(name, value), () => {
+      stats.rateLimited = true;
+    });
+  }
+  return { principal, actor: actorOf(principal, request) };
+}
+
+function tenantOnly(principal: Principal): TenantPrincipal {
+  if (principal.kind !== 'tenant') {
+    throw new AppError('TENANT_KEY_REQUIRED', 'This procedure works on one tenant’s data; use a tenant API key or sign in.');
+  }
+  return principal;
+}
+
+function evictFrom(deps: AccessDeps): TenantScope['credentialsChanged'] {
+  return (change) => deps.credentialCache.evict(change);
+}
+
+/**
+ * A tenant credential with at least `minimum` role. A session whose password must be changed
+ * reaches nothing here (only `sessionAccess`, which changes it).
+ */
+export async function tenantAccess(deps: AccessDeps, request: AccessRequest, minimum: TenantRole): Promise<TenantAccess> {
+  const { actor, principal: any } = await authenticate(deps, request);
+  const principal = tenantOnly(any);
+  if (principal.via === 'session' && principal.mustChangePassword) {
+    throw new AppError('PASSWORD_CHANGE_REQUIRED', 'Set a new password first (auth.changePassword); the temporary one only allows that.');
+  }
+  if (!roleAtLeast(principal.role, minimum)) {
+    throw new AppError('INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
+  }
+  const { tenantId } = principal;
+  const { reader } = deps;
+  return {
+    principal,
+    actor,
+    ...tenantScope(deps.pool, tenantId, evictFrom(deps)),
+    readTenant: (fn) => reader.read(tenantId, fn),
+    readCompiled: (statement, values) => statement.run(reader, tenantId, values),
+  };
+}
+
+/** A signed-in user's session (not an API key), whatever its role: changing one's password, signing out. */
+export function sessionAccess(deps: AccessDeps, authenticated: Authenticated): Authenticated & TenantScope & { principal: Extract<TenantPrincipal, { via: 'session' }> } {
+  const principal = tenantOnly(authenticated.principal);
+  if (principal.via !== 'session') {
+    throw new AppError('SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
+  }
+  return { ...authenticated, principal, ...tenantScope(deps.pool, principal.tenantId, evictFrom(deps)) };
+}
+
+/** A platform-admin key: the admin path, on the platform role's pool. */
+export function platformAccess(deps: AccessDeps, authenticated: Authenticated): PlatformAccess {
+  const { principal } = authenticated;
+  if (principal.kind !== 'platform') {
+    throw new AppError('PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key (pa_…).');
+  }
+  const { platformPool } = deps;
+  return {
+    ...authenticated,
+    principal,
+    platform: { pool: platformPool, withTenant: (tenantId, fn) => withTenant(platformPool, tenantId, fn) },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * The composition root: every long-lived part of a server, built from the parsed config (config.ts,
+ * where every default lives), with `start` (the batched writers' timers) and `stop` (flush, close,
+ * in the order a graceful shutdown needs). index.ts opens the database connections and calls
+ * `openDeps`; tests and the bench call `buildDeps` on pools of their own, replacing parts in
+ * `overrides`. Nothing else constructs these parts, so nothing is built and then never flushed.
+ */
+import type { Sql } from '../db/client.js';
+import { openPool } from '../db/client.js';
+import { findAppRoleProblems } from '../db/roles.js';
+import { TenantReader } from '../db/tenant-read.js';
+import type { AppDeps } from './app.js';
+import type { Config } from './config.js';
+import { DatabaseHealth } from './http/database-health.js';
+import { systemClock, type Clock } from './lib/clock.js';
+import { silentLogger, type Logger } from './lib/log.js';
+import type { Catalog } from './modules/analytics/catalog.js';
+import { loadCatalog } from './modules/analytics/catalog.js';
+import { findCatalogProblems } from './modules/analytics/catalog-guard.js';
+import { AuditBuffer } from './modules/audit-log/audit-buffer.js';
+import { CredentialCache } from './modules/credentials/credential-cache.js';
+import { LastUsedRecorder } from './modules/credentials/last-used.js';
+import { createLoginThrottle } from './modules/sessions/login-throttle.js';
+import { AlertMonitor } from './modules/usage/alerts.js';
+import { UsageRecorder } from './modules/usage/usage.js';
+import { MetricsRegistry } from './platform/metrics/metrics.js';
+import { createQueryCache, type QueryCache } from './platform/query-cache/query-cache.js';
+import { createRateLimiter } from './platform/rate-limit/rate-limiter.js';
+
+/** How often keys' and sessions' last use is written (modules/credentials/last-used.ts). */
+const LAST_USED_FLUSH_MS = 15_000;
+/** How often dataset queries' audit events are written (modules/audit-log/audit-buffer.ts). */
+const AUDIT_FLUSH_MS = 2_000;
+/** /readyz's probe connection: it answers within a second whatever the database does. */
+const READINESS_TIMEOUT_MS = 1_000;
+
+export interface Connections {
+  /** The app role's pool (never the owner). */
+  pool: Sql;
+  /** The platform role's pool: platform-admin procedures only. */
+  platformPool: Sql;
+  /** /readyz's own pool, so a saturated app pool cannot slow the probe; default: the app pool. */
+  readinessPool?: Sql;
+}
+
+/** Parts a test or the bench brings instead of the built ones (it then closes them itself). */
+export type DepsOverrides = Partial<Omit<AppDeps, 'analytics'>> & { catalog?: Catalog; cache?: QueryCache; auditBuffer?: AuditBuffer };
+
+export interface Built {
+  deps: AppDeps;
+  /** Starts the batched writers' timers (a server; tests flush by hand instead). */
+  start(): void;
+  /** Flushes the batched writers and closes the built parts; the pools are the caller's. */
+  stop(): Promise<void>;
+}
+
+export function buildDeps(config: Config, connections: Connections, overrides: DepsOverrides = {}): Built {
+  const { pool, platformPool } = connections;
+  const log: Logger = overrides.log ?? silentLogger;
+  const clock: Clock = overrides.clock ?? systemClock;
+  const redisOptions = { redisUrl: config.redisUrl, log, redis: { commandTimeoutMs: config.redisCommandTimeoutMs } };
+  // Only what this function built is closed by `stop`.
+  const owned: { close(): unknown }[] = [];
+  const own = <T extends { close(): unknown }>(part: T): T => (owned.push(part), part);
+
+  const lastUsed = overrides.lastUsed ?? new LastUsedRecorder(pool);
+  const usage = overrides.usage ?? new UsageRecorder(pool, { clock, log });
+  const auditBuffer = overrides.auditBuffer ?? new AuditBuffer(pool, log, { foldRepeats: config.auditCacheHits === 'summary' });
+  const deps: AppDeps = {
+    pool,
+    platformPool,
+    reader: overrides.reader ?? new TenantReader(pool),
+    log,
+    clock,
+    lastUsed,
+    usage,
+    sessionTtlMinutes: overrides.sessionTtlMinutes ?? config.sessionTtlMinutes,
+    tenantRateLimit: overrides.tenantRateLimit ?? config.tenantRateLimit,
+    // With Redis, revocations made on another instance (or by the CLI) evict here too.
+    credentialCache:
+      overrides.credentialCache ?? own(new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, ...redisOptions })),
+    // With Redis, failed sign-ins count across every instance.
+    loginThrottle: overrides.loginThrottle ?? own(createLoginThrottle(redisOptions)),
+    rateLimiter: overrides.rateLimiter ?? own(createRateLimiter(redisOptions)),
+    analytics: {
+      catalog: overrides.catalog ?? loadCatalog(config.catalogPath),
+      cache: overrides.cache ?? own(createQueryCache({ ...redisOptions, maxEntries: config.cacheMaxEntries })),
+      statementTimeoutMs: config.queryTimeoutMs,
+      cacheTtlSeconds: config.cacheTtlSeconds,
+      audit: auditBuffer,
+    },
+    metrics: overrides.metrics ?? new MetricsRegistry({ maxTenantLabels: config.metricsMaxTenantLabels }),
+    alerts:
+      overrides.alerts ??
+      new AlertMonitor({
+        clock,
+        log,
+        thresholds: {
+          highQueryVolumePerMinute: config.alerts.queriesPerMinute,
+          errorRate: config.alerts.errorRate,
+          slowQueryMs: config.alerts.slowQueryMs,
+          rateLimitHitsPerMinute: config.alerts.rateLimitedPerMinute,
+        },
+      }),
+    health:
+      overrides.health ?? own(new DatabaseHealth({ sql: connections.readinessPool ?? pool, log, timeoutMs: READINESS_TIMEOUT_MS - 200 })),
+    lifecycle: overrides.lifecycle ?? { draining: false },
+    poolMax: overrides.poolMax ?? config.poolMax,
+    serveMetrics: overrides.serveMetrics ?? config.metricsPort === undefined,
+    webRoot: overrides.webRoot ?? config.webRoot,
+  };
+  const writers = [
+    { writer: lastUsed, everyMs: LAST_USED_FLUSH_MS, failure: 'could not record last use of keys' },
+    { writer: usage, everyMs: config.usageFlushMs, failure: 'could not record usage' },
+    { writer: auditBuffer, everyMs: AUDIT_FLUSH_MS, failure: 'could not write query audit events' },
+  ];
+  return {
+    deps,
+    start() {
+      for (const { writer, everyMs, failure } of writers) writer.start(everyMs, (error) => log('warn', failure, { error: String(error) }));
+    },
+    async stop() {
+      for (const { writer, failure } of writers) await writer.stop().catch((error: unknown) => log('warn', failure, { error: String(error) }));
+      await Promise.all(owned.map(async (part) => part.close()));
+    },
+  };
+}
+
+/** Where the server's database roles connect (database.ts: embedded or DATABASE_URL). */
+export interface DatabaseUrls {
+  appUrl: string;
+  platformUrl: string;
+}
+
+/**
+ * The server's parts on connections of their own, after the checks that make it refuse to serve:
+ * a role that could bypass row-level security, or a dataset the policies do not bind.
+ */
+export async function openDeps(config: Config, database: DatabaseUrls, { catalog, log }: { catalog: Catalog; log: Logger }): Promise<Built> {
+  // Every wait for a connection is bounded (503 DATABASE_BUSY past it), and so is every connection attempt.
+  const limits = { connectWaitMs: config.dbConnectWaitMs, connectTimeoutMs: config.dbConnectTimeoutMs };
+  const pool = openPool(database.appUrl, { max: config.poolMax, ...limits });
+  const platformPool = openPool(database.platformUrl, { max: 2, applicationName: 'palisade-platform', ...limits });
+  const readinessPool = openPool(database.appUrl, {
+    max: 1,
+    applicationName: 'palisade-readiness',
+    connectWaitMs: READINESS_TIMEOUT_MS,
+    connectTimeoutMs: READINESS_TIMEOUT_MS,
+  });
+  const endPools = () => Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), readinessPool.end({ timeout: 1 })]);
+  try {
+    await refuseUnsafe(config, pool, platformPool, catalog);
+  } catch (error) {
+    await endPools();
+    throw error;
+  }
+  const built = buildDeps(config, { pool, platformPool, readinessPool }, { catalog, log });
+  return {
+    ...built,
+    async stop() {
+      await built.stop();
+      await endPools();
+    },
+  };
+}
+
+async function refuseUnsafe(config: Config, pool: Sql, platformPool: Sql, catalog: Catalog): Promise<void> {
+  const problems = [
+    ...(await findAppRoleProblems(pool).catch((error: unknown) => [`cannot connect as the app role: ${String(error)}`])),
+    ...(await findAppRoleProblems(platformPool).catch((error: unknown) => [`cannot connect as the platform role: ${String(error)}`])),
+  ];
+  if (problems.length > 0) {
+    throw new Error(
+      `Refusing to serve: a role the server connects as could bypass row-level security.\n  - ${problems.join('\n  - ')}\n` +
+        'Connect as a role that is NOSUPERUSER, NOBYPASSRLS, owns nothing and has no TRUNCATE/REFERENCES (see README, Roles).',
+    );
+  }
+  // Fails closed: a dataset over a table the policies do not bind would aggregate every tenant.
+  const catalogProblems = await findCatalogProblems(pool, catalog);
+  if (catalogProblems.length > 0) {
+    throw new Error(
+      `Refusing to serve: the catalog ${config.catalogPath} has datasets analytics cannot isolate.\n  - ${catalogProblems.join('\n  - ')}\n` +
+        'Point every dataset at a tenant table (tenantTable(), RLS enabled and forced; see README, Adding a tenant table).',
+    );
+  }
+}
