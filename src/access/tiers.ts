@@ -147,7 +147,7 @@ export function sessionAccess(deps: AccessDeps, authenticated: Authenticated): A
   if (principal.via !== 'session') {
     throw new AppError('SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
   }
-  return { ...authenticated, principal, ...tenantScope(deps.pool, principal.tenantId, evictFrom(deps)) };
+  return { principal, actor: authenticated.actor, ...tenantScope(deps.pool, principal.tenantId, evictFrom(deps)) };
 }
 
 /** A platform-admin key: the admin path, on the platform role's pool. */
@@ -158,8 +158,8 @@ export function platformAccess(deps: AccessDeps, authenticated: Authenticated): 
   }
   const { platformPool } = deps;
   return {
-    ...authenticated,
     principal,
+    actor: authenticated.actor,
     platform: { pool: platformPool, withTenant: (tenantId, fn) => withTenant(platformPool, tenantId, fn) },
   };
 }

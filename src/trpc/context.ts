@@ -1,11 +1,9 @@
 import type { AccessDeps } from '../access/tiers.js';
-import type { AccessRequest, ResponseHeaders } from '../access/request.js';
+import type { AccessRequest } from '../access/request.js';
 import type { AlertMonitor } from '../modules/usage/alerts.js';
 import type { AnalyticsDeps } from '../modules/analytics/analytics.service.js';
 import type { LoginThrottle } from '../modules/sessions/login-throttle.js';
 import type { UsageRecorder } from '../modules/usage/usage.js';
-
-export type { ResponseHeaders };
 
 /**
  * The server's long-lived parts, built once (src/deps.ts) and shared by every request. Kept apart

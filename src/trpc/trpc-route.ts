@@ -17,10 +17,10 @@ import { getTRPCErrorFromUnknown, type AnyProcedure, type AnyRouter } from '@trp
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { getHTTPStatusCode } from '@trpc/server/http';
 import type { Context as HonoContext, Handler } from 'hono';
-import type { RequestHeaders } from '../access/request.js';
+import type { RequestHeaders, ResponseHeaders } from '../access/request.js';
 import { requestHeaders } from '../http/request-headers.js';
 import type { RequestStatsEnv } from '../http/request-stats.js';
-import type { Context, ResponseHeaders } from './context.js';
+import type { Context } from './context.js';
 import { fastPathFor, invokeQuery, type FastPath } from './invoke.js';
 
 const ENDPOINT = '/trpc/';

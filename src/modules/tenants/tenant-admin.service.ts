@@ -230,7 +230,7 @@ export async function setTenantStatus(
     if (current.status === input.status) return toTenant(current);
     const [row] = await tx.update(tenants).set({ status: input.status }).where(eq(tenants.id, input.tenantId)).returning();
     // Suspension must hold from the next request; resuming needs nothing (a refusal is never cached).
-    if (input.status === 'suspended') reportTenantChange(tx, input.tenantId, { credentialsChanged: reports.credentialsChanged });
+    if (input.status === 'suspended') afterCommit(tx, () => reports.credentialsChanged({ tenantId: input.tenantId }));
     await recordPlatformEvent(tx, actor, {
       action: input.status === 'suspended' ? 'tenant.suspend' : 'tenant.resume',
       tenantId: input.tenantId,
