@@ -10,7 +10,7 @@
  * needs arrives in `deps`, built by the composition root (deps.ts), so tests build apps without
  * touching env.
  */
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { Sql } from '../db/client.js';
 import { authenticateRequest } from './access/authenticate.js';
 import type { DatabaseHealth } from './http/database-health.js';
@@ -22,6 +22,7 @@ import { requestId } from './http/request-id.js';
 import { observeRequests, type RequestStatsEnv } from './http/request-stats.js';
 import { sourceIp } from './http/source-ip.js';
 import { trpcRoute } from './trpc/trpc-route.js';
+import { odataRoutes } from './odata/odata-routes.js';
 import { v1Routes } from './rest/v1-routes.js';
 import { webAssets } from './http/web-assets.js';
 import type { Clock } from './lib/clock.js';
@@ -43,6 +44,8 @@ export interface AppDeps extends ServerDeps {
   serveMetrics: boolean;
   /** The built dashboard; false: no dashboard at `/`. */
   webRoot: string | false;
+  /** Rows per OData response (odata/odata-routes.ts). */
+  odataPageSize: number;
   /** `draining` from SIGTERM on (index.ts): /readyz says 503 and responses close their connections. */
   lifecycle: Lifecycle;
   /** The readiness probe and outage log (http/database-health.ts). */
@@ -72,12 +75,17 @@ export function createApp(deps: AppDeps) {
 
   app.use('/trpc/*', observeRequests('trpc', observers));
   app.use('/v1/*', observeRequests('rest', observers));
-  // REST errors reach Hono (tRPC's are reported in its onError below).
-  app.use('/v1/*', async (c, next) => {
+  app.use('/odata', observeRequests('odata', observers));
+  app.use('/odata/*', observeRequests('odata', observers));
+  // REST and OData errors reach Hono (tRPC's are reported in its onError below).
+  const noteRefusals: MiddlewareHandler<RequestStatsEnv> = async (c, next) => {
     await next();
     const refused = c.error ? toAppError(c.error) : undefined;
     if (refused?.code === 'SERVICE_UNAVAILABLE') health.noteRefused(refused, c.get('requestId'));
-  });
+  };
+  app.use('/v1/*', noteRefusals);
+  app.use('/odata', noteRefusals);
+  app.use('/odata/*', noteRefusals);
 
   app.all(
     '/trpc/*',
@@ -101,6 +109,7 @@ export function createApp(deps: AppDeps) {
   );
 
   app.route('/v1', v1Routes(deps));
+  app.route('/', odataRoutes(deps));
 
   if (deps.serveMetrics !== false) {
     app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock, credentialCache) }));

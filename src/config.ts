@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { fromPackageRoot } from '../db/package-root.js';
 import { RATE_LIMIT_PATTERN } from '../db/schema/api-keys.js';
+import { QUERY_LIMITS } from './modules/analytics/query-input.js';
 
 const postgresUrl = z
   .string()
@@ -27,6 +28,7 @@ const envSchema = z.object({
   QUERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   QUERY_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(86_400).default(60),
   QUERY_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  ODATA_PAGE_SIZE: z.coerce.number().int().min(1).max(QUERY_LIMITS.maxRows).default(1_000),
   AUDIT_CACHE_HITS: z.enum(['summary', 'each'], { error: 'expected summary or each' }).default('summary'),
   CREDENTIAL_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(5_000),
   CREDENTIAL_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
@@ -71,6 +73,8 @@ export interface Config {
   queryTimeoutMs: number;
   cacheTtlSeconds: number;
   cacheMaxEntries: number;
+  /** Rows per OData response; `@odata.nextLink` leads to the next page. */
+  odataPageSize: number;
   /**
    * `summary`: a caller's repeated cache hits of one result fold into one audit event per flush,
    * with their count; `each`: one event per hit.
@@ -129,6 +133,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queryTimeoutMs: e.QUERY_TIMEOUT_MS,
     cacheTtlSeconds: e.QUERY_CACHE_TTL_SECONDS,
     cacheMaxEntries: e.QUERY_CACHE_MAX_ENTRIES,
+    odataPageSize: e.ODATA_PAGE_SIZE,
     auditCacheHits: e.AUDIT_CACHE_HITS,
     credentialCacheTtlMs: e.CREDENTIAL_CACHE_TTL_MS,
     credentialCacheMaxEntries: e.CREDENTIAL_CACHE_MAX_ENTRIES,

@@ -108,6 +108,7 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     poolMax: overrides.poolMax ?? config.poolMax,
     serveMetrics: overrides.serveMetrics ?? config.metricsPort === undefined,
     webRoot: overrides.webRoot ?? config.webRoot,
+    odataPageSize: overrides.odataPageSize ?? config.odataPageSize,
   };
   const writers = [
     { writer: lastUsed, everyMs: LAST_USED_FLUSH_MS, failure: 'could not record last use of keys' },

@@ -3,42 +3,17 @@
  * (checked to bucket), the limits, every error path, the statement timeout, and two tenants asking
  * the same question each getting their own numbers. Expected numbers are computed from the fixtures.
  */
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sql } from '../db/client.js';
 import { customers, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { AppError } from '../src/lib/errors.js';
-import { loadCatalog, parseCatalog, type Catalog } from '../src/modules/analytics/catalog.js';
 import { parseQueryInput, queryInput, runQuery, runQueryAcrossTenants, type QueryInput } from '../src/modules/analytics/query.service.js';
+import { catalogWithEveryType } from './fixtures/every-type-catalog.js';
 import { appPool, makeTenant, ownerPool, platformPool } from './harness.js';
 
-/** The shipped catalog plus a test dataset with a dimension of every type and a nullable one. */
-const shipped = loadCatalog(path.resolve(import.meta.dirname, '../catalog.yaml'));
-const testing = parseCatalog(
-  `
-datasets:
-  - name: sales
-    table: orders
-    description: Orders with a dimension of every type.
-    dimensions:
-      - { name: region, column: region, type: string }
-      - { name: status, column: status, type: string }
-      - { name: open_status, expression: "nullif(status, 'cancelled')", type: string }
-      - { name: amount, column: amount, type: number }
-      - { name: big, expression: "amount >= 100", type: boolean }
-      - { name: order_date, column: order_date, type: date }
-      - { name: created_at, column: created_at, type: timestamp }
-    metrics:
-      - { name: revenue, aggregation: sum, column: amount }
-      - { name: order_count, aggregation: count }
-      - { name: smallest, aggregation: min, column: amount }
-      - { name: largest, aggregation: max, column: amount }
-`,
-  'test-catalog.yaml',
-);
-const catalog: Catalog = { file: 'catalog.yaml', datasets: [...shipped.datasets, ...testing.datasets] };
+const catalog = catalogWithEveryType;
 
 interface Order {
   amount: number;
@@ -166,6 +141,37 @@ describe('results', () => {
 });
 
 describe('filters', () => {
+  it('compares metrics after aggregation (HAVING), next to dimension filters (WHERE)', async () => {
+    const result = await query({
+      dimensions: ['region'],
+      metrics: ['order_count', 'revenue'],
+      filters: [{ and: [{ metric: 'order_count', op: 'gte', value: 2 }, { dimension: 'amount', op: 'gt', value: 0 }] }],
+    });
+    const regions = new Map<string, number>();
+    for (const o of ORDERS_A) regions.set(o.region, (regions.get(o.region) ?? 0) + 1);
+    expect(result.rows.map((r) => r.region)).toEqual([...regions].filter(([, n]) => n >= 2).map(([r]) => r).sort());
+    const exact = await query({ dimensions: ['region'], metrics: ['revenue'], filters: [{ metric: 'revenue', op: 'eq', value: result.rows[0]!.revenue as number }] });
+    expect(exact.rows).toEqual([{ region: result.rows[0]!.region, revenue: result.rows[0]!.revenue }]);
+  });
+
+  it('refuses a malformed tree with the path of the bad node', async () => {
+    const cases: [unknown, RegExp][] = [
+      [[{ or: [{ dimension: 'region', op: 'eq', value: 'x' }, { metric: 'revenue', op: 'gt', value: 1 }] }], /^filters\[0\]\.or: one "or" cannot mix dimensions/],
+      [[{ and: [{ dimension: 'region', op: 'eq', value: 'x' }], dimension: 'region' }], /^filters\[0\]: "and" cannot be combined with "dimension"/],
+      [[{ not: { dimension: 'region', value: 'x' } }], /^filters\[0\]\.not\.op: expected one of eq\|neq/],
+      [[{ op: 'eq', value: 'x' }], /^filters\[0\]: name the dimension or metric to filter/],
+      [[{ metric: 'revenue', op: 'contains', value: 'x' }], /^filters\[0\]\.op: "contains" applies to string dimensions only; "revenue" is a metric/],
+      [[{ and: Array.from({ length: 60 }, () => ({ or: [{ dimension: 'amount', op: 'gt', value: 1 }, { dimension: 'amount', op: 'lt', value: 0 }] })) }], /^filters: at most 100 conditions in all/],
+    ];
+    for (const [filters, message] of cases) {
+      const error = await refusal(query({ metrics: ['revenue'], filters } as Partial<QueryInput>));
+      expect(error).toMatchObject({ code: 'BAD_REQUEST', reason: 'INVALID_FILTER' });
+      expect(error.message).toMatch(message);
+    }
+    const wrongKind = await refusal(query({ metrics: ['revenue'], filters: [{ metric: 'region', op: 'eq', value: 'x' }] }));
+    expect(wrongKind).toMatchObject({ reason: 'UNKNOWN_FIELD', message: expect.stringMatching(/^filters\[0\]\.metric: "region" is a dimension/) });
+  });
+
   const count = async (filters: QueryInput['filters'], dataset = 'sales') => {
     const metric = dataset === 'customers' ? 'customer_count' : 'order_count';
     const result = await query({ dataset, metrics: [metric], filters });
@@ -195,6 +201,9 @@ describe('filters', () => {
     ['eq on a boolean', [{ dimension: 'big', op: 'eq', value: true }], (o) => o.amount >= 100],
     ['eq on a boolean given as text', [{ dimension: 'big', op: 'eq', value: 'false' }], (o) => o.amount < 100],
     ['several filters, all applied', [{ dimension: 'region', op: 'in', values: ['north', 'south'] }, { dimension: 'status', op: 'eq', value: 'paid' }], (o) => ['north', 'south'].includes(o.region) && o.status === 'paid'],
+    ['or', [{ or: [{ dimension: 'region', op: 'eq', value: 'north' }, { dimension: 'status', op: 'eq', value: 'paid' }] }], (o) => o.region === 'north' || o.status === 'paid'],
+    ['not', [{ not: { dimension: 'region', op: 'eq', value: 'north' } }], (o) => o.region !== 'north'],
+    ['and inside or inside not', [{ not: { or: [{ and: [{ dimension: 'region', op: 'eq', value: 'north' }, { dimension: 'amount', op: 'gt', value: 15 }] }, { dimension: 'big', op: 'eq', value: true }] } }], (o) => !((o.region === 'north' && o.amount > 15) || o.amount >= 100)],
   ])('%s', async (_name, filters, pick) => {
     expect(await count(filters)).toBe(expected(pick));
   });
@@ -292,7 +301,7 @@ describe('errors name the field', () => {
     ['tenant outside the admin path', { dimensions: ['tenant'] }, 'UNKNOWN_FIELD', /^dimensions\[0\]: unknown dimension "tenant"/],
     ['a field twice', { dimensions: ['region', 'region'] }, 'INVALID_QUERY', /^dimensions\[1\]: "region" is requested twice/],
     ['a filter on an unknown dimension', { metrics: ['revenue'], filters: [{ dimension: 'zone', op: 'eq', value: 'x' }] }, 'UNKNOWN_FIELD', /^filters\[0\]\.dimension: unknown dimension "zone"/],
-    ['a filter on a metric', { metrics: ['revenue'], filters: [{ dimension: 'revenue', op: 'gt', value: 1 }] }, 'INVALID_FILTER', /^filters\[0\]\.dimension: "revenue" is a metric; filters apply to dimensions only/],
+    ['a filter on a metric', { metrics: ['revenue'], filters: [{ dimension: 'revenue', op: 'gt', value: 1 }] }, 'INVALID_FILTER', /^filters\[0\]\.dimension: "revenue" is a metric; filter it with { metric: "revenue"/],
     ['a number for a string', { metrics: ['revenue'], filters: [{ dimension: 'region', op: 'eq', value: 'x' }, { dimension: 'region', op: 'eq', value: 5 }] }, 'INVALID_FILTER', /^filters\[1\]\.value: expected a string for string dimension "region", got 5$/],
     ['text for a number', { metrics: ['revenue'], filters: [{ dimension: 'amount', op: 'gt', value: '12abc' }] }, 'INVALID_FILTER', /^filters\[0\]\.value: expected a number for number dimension "amount"/],
     ['an impossible date', { metrics: ['revenue'], filters: [{ dimension: 'order_date', op: 'eq', value: '2026-02-30' }] }, 'INVALID_FILTER', /^filters\[0\]\.value: expected a date 'YYYY-MM-DD'/],

@@ -7,7 +7,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { RequestStats } from '../access/request.js';
 import type { Clock } from '../lib/clock.js';
 import type { AlertMonitor } from '../modules/usage/alerts.js';
-import type { MetricsRegistry } from '../platform/metrics/metrics.js';
+import type { MetricsRegistry, Transport } from '../platform/metrics/metrics.js';
 import type { UsageRecorder } from '../modules/usage/usage.js';
 import type { RequestIdEnv } from './request-id.js';
 
@@ -26,7 +26,7 @@ function isError(status: number): boolean {
   return status >= 400 && status !== 429;
 }
 
-export function observeRequests(transport: 'trpc' | 'rest', { usage, metrics, alerts, clock }: Observers): MiddlewareHandler<RequestStatsEnv> {
+export function observeRequests(transport: Transport, { usage, metrics, alerts, clock }: Observers): MiddlewareHandler<RequestStatsEnv> {
   return async (c, next) => {
     const stats: RequestStats = {};
     c.set('stats', stats);

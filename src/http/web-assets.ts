@@ -9,7 +9,7 @@ import path from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { MiddlewareHandler } from 'hono';
 
-const API_PREFIXES = ['/trpc', '/v1', '/metrics', '/healthz', '/readyz'];
+const API_PREFIXES = ['/trpc', '/v1', '/odata', '/metrics', '/healthz', '/readyz'];
 
 export function isApiPath(p: string): boolean {
   return API_PREFIXES.some((prefix) => p === prefix || p.startsWith(`${prefix}/`));

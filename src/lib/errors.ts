@@ -22,6 +22,8 @@ export const REASONS = {
   INVALID_QUERY: 'BAD_REQUEST',
   INVALID_FILTER: 'BAD_REQUEST',
   QUERY_TIMEOUT: 'BAD_REQUEST',
+  /** OData: a system query option or feature the service does not implement ($expand, $search, $batch…). */
+  UNSUPPORTED_OPTION: 'BAD_REQUEST',
   /** tRPC: a malformed call (`input` not JSON, a batch's shape, the path's encoding). */
   BAD_REQUEST: 'BAD_REQUEST',
   /** tRPC: `connectionParams` is not JSON. */

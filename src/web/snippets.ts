@@ -1,10 +1,16 @@
-/** The same dataset query as curl, TypeScript and a REST/CSV URL (Explore, Datasets, Connect). */
+/** The same dataset query as curl, TypeScript and a REST/CSV URL, and the server's other addresses (Explore, Datasets, Connect). */
 import type { Inputs } from './api.js';
 
 export type Query = Inputs['query'];
 type Filter = NonNullable<Query['filters']>[number];
 
 export const baseUrl = () => location.origin;
+
+/** The OData v4 service root (`entitySet` omitted) or one dataset's entity set: what BI tools connect to. */
+export const odataUrl = (entitySet = '') => `${baseUrl()}/odata/${entitySet}`;
+
+/** The OpenAPI 3.1 document describing the REST API. */
+export const openApiUrl = () => `${baseUrl()}/v1/openapi.json`;
 
 export function curlSnippet(query: Query): string {
   return [
@@ -14,15 +20,12 @@ export function curlSnippet(query: Query): string {
   ].join('\n');
 }
 
-/** The typed client's setup, then `calls` (lines of code using `api`). */
+/** The typed client's setup (the `@palisade/client` package), then `calls` (lines of code using `api`). */
 export function clientSnippet(...calls: string[]): string {
   return [
-    `import { createTRPCClient, httpLink } from '@trpc/client';`,
-    `import type { AppRouter } from 'palisade/src/trpc/app-router';`,
+    `import { createPalisadeClient } from '@palisade/client';`,
     ``,
-    `const api = createTRPCClient<AppRouter>({`,
-    `  links: [httpLink({ url: '${baseUrl()}/trpc', headers: { authorization: \`Bearer \${process.env.PALISADE_KEY}\` } })],`,
-    `});`,
+    `const api = createPalisadeClient({ url: '${baseUrl()}', token: process.env.PALISADE_KEY! });`,
     ``,
     ...calls,
   ].join('\n');
@@ -45,7 +48,7 @@ function filterParam(f: Filter): string {
   return values.length ? `${f.dimension}:${f.op}:${values.join(',')}` : `${f.dimension}:${f.op}`;
 }
 
-/** A GET URL for tools that can only fetch a URL (Power BI, Excel): CSV with `format=csv`. */
+/** A GET URL for tools that can only fetch a URL and do not speak OData: CSV with `format=csv`. */
 export function restUrl(query: Query, format: 'csv' | 'json' = 'csv'): string {
   const params = new URLSearchParams({ dataset: query.dataset });
   if (query.dimensions?.length) params.set('dimensions', query.dimensions.join(','));

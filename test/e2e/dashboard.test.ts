@@ -3,7 +3,8 @@
  * and Postgres: sign-in both ways, Explore shows only the tenant's numbers, key create / revoke /
  * rotate (checked in the database and over HTTP), tenant B sees none of A's keys or audit
  * entries, errors in plain words, and a platform admin suspending a tenant whose key is then
- * refused. Every page is saved as a screenshot under test/artifacts/screenshots/.
+ * refused, and Connect's Power BI / Excel / Tableau steps with this server's OData URL. Every page
+ * is saved as a screenshot under test/artifacts/screenshots/.
  */
 import { eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -13,7 +14,7 @@ import { apiKeys, customers, orders, usageDaily, users } from '../../db/schema/i
 import { withTenant } from '../../db/tenant-tx.js';
 import { createPlatformAdminKey, type ProvisionedTenant } from '../../src/modules/tenants/tenants.service.js';
 import { appPool, makeTenant, ownerPool, startServer, type TestServer } from '../harness.js';
-import { ensureWebBuild, launchChromium, screenshot } from './browser.js';
+import { ensureWebBuild, launchChromium, screenshot, SCREENSHOTS } from './browser.js';
 
 const REGIONS_A = ['north', 'south', 'east', 'west'] as const;
 
@@ -189,7 +190,7 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
     await expect(page.locator('.card', { hasText: 'Dimensions' }).first().textContent()).resolves.toContain('order_date');
     await screenshot(page, '04-datasets');
     await nav('Connect').click();
-    await page.getByRole('heading', { name: 'Power BI and Excel' }).waitFor();
+    await page.getByRole('heading', { name: 'Power BI Desktop' }).waitFor();
     await expect(page.locator('main').textContent()).resolves.toContain(`${server.url}/trpc`);
     await screenshot(page, '05-connect');
   });
@@ -448,6 +449,36 @@ describe('dashboard in Chromium', { timeout: 90_000 }, () => {
       await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
       expect(path()).toBe('/overview');
     });
+  });
+
+  it('Connect gives Power BI, Excel and Tableau the OData feed with this server’s URL, and links the OpenAPI document', async () => {
+    await signInWithKey(a.apiKey);
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await nav('Connect').click();
+    await page.getByRole('heading', { name: 'BI tools: the OData feed' }).waitFor();
+    const feed = `${server.url}/odata/`;
+    const card = (title: string) => page.locator('section.card', { has: page.getByRole('heading', { name: title, level: 2, exact: true }) });
+
+    // One table per dataset, listed from the catalog once it has loaded.
+    const bi = page.getByTestId('bi-tools');
+    await bi.getByText(`${feed}customers`, { exact: true }).waitFor();
+    await expect(bi.textContent()).resolves.toContain(`${feed}orders`);
+
+    const powerBi = (await card('Power BI Desktop').textContent()) ?? '';
+    for (const text of ['Get data → OData feed', feed, `${feed}orders`, 'Basic', a.slug, 'Data source credentials', 'RangeStart', 'api_key']) expect(powerBi).toContain(text);
+    const excel = (await card('Excel').textContent()) ?? '';
+    for (const text of ['From Other Sources → From OData Feed', feed, 'Basic', a.slug]) expect(excel).toContain(text);
+    const tableau = (await card('Tableau').textContent()) ?? '';
+    for (const text of ['To a Server → OData', `${feed}orders`, 'Username and Password', a.slug]) expect(tableau).toContain(text);
+    // No placeholder left where the origin belongs.
+    for (const text of [powerBi, excel, tableau]) expect(text).not.toContain('<origin>');
+
+    const openApi = page.getByRole('link', { name: `${server.url}/v1/openapi.json` });
+    await expect(openApi.getAttribute('href')).resolves.toBe(`${server.url}/v1/openapi.json`);
+    await expect(card('TypeScript (@palisade/client)').textContent()).resolves.toContain(`createPalisadeClient({ url: '${server.url}', token: process.env.PALISADE_KEY! })`);
+
+    await screenshot(page, '19-connect-bi');
+    await bi.screenshot({ path: `${SCREENSHOTS}/19-connect-bi-tools.png` });
   });
 
   it('works at phone width: the menu opens from a button and the page fits', async () => {

@@ -13,7 +13,7 @@ import type { AuditBuffer } from '../audit-log/audit-buffer.js';
 import { recordPlatformEvent, type Actor } from '../audit-log/audit.service.js';
 import { findDataset, type Catalog } from './catalog.js';
 import { cacheKey, type QueryCache } from '../../platform/query-cache/query-cache.js';
-import { inputKey, readQuery, runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
+import { inputKey, readCount, readQuery, runQuery, runQueryAcrossTenants, type QueryInput } from './query.service.js';
 
 export interface AnalyticsDeps {
   catalog: Catalog;
@@ -25,7 +25,10 @@ export interface AnalyticsDeps {
   audit: AuditBuffer;
 }
 
-export type QueryOutput = Awaited<ReturnType<typeof runQuery>>;
+export type QueryOutput = Awaited<ReturnType<typeof runQuery>> & {
+  /** Rows in all, ignoring limit and offset: only when asked for (`count: true`). */
+  totalCount?: number;
+};
 export interface QueryResponse extends QueryOutput {
   cached: boolean;
   durationMs: number;
@@ -47,8 +50,18 @@ function ttlMs(deps: AnalyticsDeps, dataset: string): number {
   return (ownTtl ?? deps.cacheTtlSeconds) * 1000;
 }
 
-function auditDetails(input: QueryInput, output: QueryOutput, durationMs: number, cacheHit: boolean) {
+/** Which API a query came through, for the audit log. */
+export type QueryTransport = 'trpc' | 'rest' | 'odata';
+
+export interface QueryOptions {
+  via?: QueryTransport;
+  /** Also count the rows the query has in all (one more statement, cached with the page). */
+  count?: boolean;
+}
+
+function auditDetails(input: QueryInput, output: QueryOutput, durationMs: number, cacheHit: boolean, via?: QueryTransport) {
   return {
+    ...(via && { via }),
     dataset: input.dataset,
     dimensions: input.dimensions,
     metrics: input.metrics,
@@ -75,17 +88,19 @@ export async function queryDataset(
   deps: AnalyticsDeps,
   caller: { tenantId: string; role: string; actor: Actor },
   input: QueryInput,
+  options: QueryOptions = {},
 ): Promise<QueryResponse> {
   const started = performance.now();
   const ttl = ttlMs(deps, input.dataset);
   const text = inputKey(input);
+  const { via, count = false } = options;
   const key =
     ttl > 0
       ? cacheKey({
           tenantId: caller.tenantId,
           role: caller.role,
           version: await deps.cache.tenantVersion(caller.tenantId),
-          request: `${catalogFingerprint(deps.catalog)}:${text}`,
+          request: `${catalogFingerprint(deps.catalog)}:${count ? 'count:' : ''}${text}`,
         })
       : undefined;
   const hit = key ? await deps.cache.get(key) : undefined;
@@ -93,12 +108,17 @@ export async function queryDataset(
   if (key && hit !== undefined) {
     const output = JSON.parse(hit) as QueryOutput;
     // The same caller reading the same entry again folds into one event per flush (audit-buffer.ts).
-    deps.audit.recordRepeat(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), true) }, at, key);
+    deps.audit.recordRepeat(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), true, via) }, at, key);
     return { ...output, cached: true, durationMs: elapsed(started) };
   }
   const { statementTimeoutMs } = deps;
-  const output = await readQuery(reader, caller.tenantId, deps.catalog, input, { statementTimeoutMs, inputKey: text });
-  deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), false) }, at);
+  const read = { statementTimeoutMs, inputKey: text };
+  const [page, totalCount] = await Promise.all([
+    readQuery(reader, caller.tenantId, deps.catalog, input, read),
+    count ? readCount(reader, caller.tenantId, deps.catalog, input, read) : undefined,
+  ]);
+  const output: QueryOutput = totalCount === undefined ? page : { ...page, totalCount };
+  deps.audit.record(caller.tenantId, caller.actor, { action: 'dataset.query', targetType: 'dataset', details: auditDetails(input, output, elapsed(started), false, via) }, at);
   if (key) await deps.cache.set(key, JSON.stringify(output), ttl);
   return { ...output, cached: false, durationMs: elapsed(started) };
 }

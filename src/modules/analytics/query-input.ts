@@ -17,11 +17,42 @@ const filterValue = z.union([z.string().max(10_000, 'at most 10000 characters'),
   error: 'expected a string, number or boolean',
 });
 
-const filterInput = z.strictObject({
-  dimension: fieldName,
-  op: z.enum(FILTER_OPS, { error: `expected one of ${FILTER_OPS.join('|')}` }),
+/** One filter value: a literal of the field's type (dates and timestamps as ISO strings). */
+export type FilterValue = z.output<typeof filterValue>;
+export type FilterOp = (typeof FILTER_OPS)[number];
+
+/**
+ * A filter: a leaf on a dimension (rows before aggregation, WHERE) or on a metric (aggregated
+ * rows, HAVING), or `and` / `or` / `not` of filters. One object shape with optional keys rather
+ * than a union, so a mistake in a leaf gets the field's own message (query-sql.ts checks which
+ * keys go together), not "no union member matched".
+ */
+export interface FilterNode {
+  dimension?: string;
+  metric?: string;
+  op?: FilterOp;
+  value?: FilterValue | null;
+  values?: (FilterValue | null)[];
+  and?: FilterNode[];
+  or?: FilterNode[];
+  not?: FilterNode;
+}
+
+const filterInput: z.ZodType<FilterNode, FilterNode> = z.strictObject({
+  dimension: fieldName.optional(),
+  metric: fieldName.optional(),
+  op: z.enum(FILTER_OPS, { error: `expected one of ${FILTER_OPS.join('|')}` }).optional(),
   value: filterValue.nullable().optional(),
   values: z.array(filterValue.nullable()).max(QUERY_LIMITS.values, `at most ${QUERY_LIMITS.values} values`).optional(),
+  get and() {
+    return z.array(filterInput).min(1, 'at least one filter').max(QUERY_LIMITS.filters, `at most ${QUERY_LIMITS.filters} filters`).optional();
+  },
+  get or() {
+    return z.array(filterInput).min(1, 'at least one filter').max(QUERY_LIMITS.filters, `at most ${QUERY_LIMITS.filters} filters`).optional();
+  },
+  get not() {
+    return filterInput.optional();
+  },
 });
 
 export const queryInput = z
@@ -57,7 +88,6 @@ export const queryInput = z
 
 /** A query as the engine receives it: validated, defaults applied. */
 export type QueryInput = z.output<typeof queryInput>;
-export type FilterInput = z.output<typeof filterInput>;
 
 /** For transports that parse input themselves (REST): a 400 naming each bad field. */
 export function parseQueryInput(raw: unknown): QueryInput {

@@ -9,8 +9,8 @@ import { sql, type SQL } from 'drizzle-orm';
 import { currentTenantId } from '../../../db/schema/tenancy.js';
 import { AppError, type ReasonOf } from '../../lib/errors.js';
 import { containsPattern, quoteIdent } from '../../lib/sql-text.js';
-import { findDataset, type Catalog, type Dataset, type Dimension, type DimensionType } from './catalog.js';
-import type { FilterInput, QueryInput } from './query-input.js';
+import { findDataset, type Catalog, type Dataset, type Dimension, type DimensionType, type Metric } from './catalog.js';
+import { FILTER_OPS, QUERY_LIMITS, type FilterNode, type QueryInput } from './query-input.js';
 
 export interface QueryColumn {
   name: string;
@@ -23,6 +23,8 @@ export interface QueryPlan {
   columns: QueryColumn[];
   /** Fetches up to limit + 1 rows: the extra one only says whether the result was truncated. */
   query: SQL;
+  /** How many rows the query has in all, ignoring limit and offset (OData's `$count`). */
+  count: SQL;
 }
 
 function badRequest(reason: ReasonOf<'BAD_REQUEST'>, message: string): AppError {
@@ -41,6 +43,8 @@ export function requireDataset(catalog: Catalog, name: string): Dataset {
   }
   return dataset;
 }
+
+const FILTER_OPS_TEXT = FILTER_OPS.join('|');
 
 const isTime = (type: DimensionType) => type === 'date' || type === 'timestamp';
 
@@ -93,10 +97,10 @@ const EXPECTED: Record<DimensionType, string> = {
   timestamp: "an ISO 8601 timestamp with a time zone, e.g. '2026-01-31T12:00:00Z', or a date 'YYYY-MM-DD' (midnight UTC)",
 };
 
-/** One filter value, checked against the dimension's type and bound with a cast to it. */
-function boundValue(dimension: Dimension, value: unknown, field: string): SQL {
+/** One filter value, checked against the field's type and bound with a cast to it. */
+function boundValue(dimension: FilterField, value: unknown, field: string): SQL {
   const mismatch = () =>
-    badRequest('INVALID_FILTER', `${field}: expected ${EXPECTED[dimension.type]} for ${dimension.type} dimension "${dimension.name}", got ${JSON.stringify(value)}`);
+    badRequest('INVALID_FILTER', `${field}: expected ${EXPECTED[dimension.type]} for ${describe(dimension)}, got ${JSON.stringify(value)}`);
   switch (dimension.type) {
     case 'string':
       if (typeof value !== 'string') throw mismatch();
@@ -105,7 +109,7 @@ function boundValue(dimension: Dimension, value: unknown, field: string): SQL {
     case 'number': {
       const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : undefined;
       if (text === undefined || !NUMBER.test(text)) throw mismatch();
-      return sql`${text}::numeric`;
+      return sql`${text}::${sql.raw(dimension.kind === 'metric' ? 'float8' : 'numeric')}`;
     }
     case 'boolean':
       // A JS boolean: postgres.js serializes a boolean parameter as `value === true`, so 'true' would bind false.
@@ -130,23 +134,54 @@ function prefixPattern(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** The dimension a filter names, or a 400 (a metric cannot be filtered: rows are filtered before aggregation). */
-function filteredDimension(dataset: Dataset, filter: FilterInput, at: string): Dimension {
+/**
+ * What a filter leaf compares: a dimension's typed value (WHERE, rows before aggregation) or a
+ * metric's aggregate as float8, the type the result shows it in (HAVING).
+ */
+interface FilterField {
+  kind: 'dimension' | 'metric';
+  name: string;
+  type: DimensionType;
+  /** SQL of the compared value. */
+  sql: string;
+}
+
+function describe(field: FilterField): string {
+  return field.kind === 'metric' ? `metric "${field.name}"` : `${field.type} dimension "${field.name}"`;
+}
+
+function dimensionField(dimension: Dimension): FilterField {
+  return { kind: 'dimension', name: dimension.name, type: dimension.type, sql: typedValue(dimension) };
+}
+
+function metricField(metric: Metric): FilterField {
+  return { kind: 'metric', name: metric.name, type: 'number', sql: `(${metric.sql})::float8` };
+}
+
+/** The field a leaf names, or a 400 listing what the dataset has. */
+function filteredField(dataset: Dataset, filter: FilterNode, at: string): FilterField {
+  const dimensions = list(dataset.dimensions.map((d) => d.name));
+  if (filter.metric !== undefined) {
+    const metric = dataset.metrics.find((m) => m.name === filter.metric);
+    if (metric) return metricField(metric);
+    const hint = dataset.dimensions.some((d) => d.name === filter.metric) ? `"${filter.metric}" is a dimension; filter it with dimension` : `unknown metric "${filter.metric}" in dataset "${dataset.name}"`;
+    throw badRequest('UNKNOWN_FIELD', `${at}.metric: ${hint}; metrics: ${list(dataset.metrics.map((m) => m.name))}`);
+  }
   const dimension = dataset.dimensions.find((d) => d.name === filter.dimension);
-  if (dimension) return dimension;
+  if (dimension) return dimensionField(dimension);
   if (dataset.metrics.some((m) => m.name === filter.dimension)) {
     throw badRequest(
       'INVALID_FILTER',
-      `${at}.dimension: "${filter.dimension}" is a metric; filters apply to dimensions only (rows are filtered before aggregation). Dimensions: ${list(dataset.dimensions.map((d) => d.name))}`,
+      `${at}.dimension: "${filter.dimension}" is a metric; filter it with { metric: "${filter.dimension}", … } (compared after aggregation). Dimensions: ${dimensions}`,
     );
   }
-  throw badRequest('UNKNOWN_FIELD', `${at}.dimension: unknown dimension "${filter.dimension}" in dataset "${dataset.name}"; dimensions: ${list(dataset.dimensions.map((d) => d.name))}`);
+  throw badRequest('UNKNOWN_FIELD', `${at}.dimension: unknown dimension "${filter.dimension}" in dataset "${dataset.name}"; dimensions: ${dimensions}`);
 }
 
-/** One filter with the dimension it names and its place in the input (`filters[2]`), for messages. */
+/** One leaf with the field it names and its place in the input (`filters[2].or[0]`), for messages. */
 interface FilterOperands {
-  filter: FilterInput;
-  dimension: Dimension;
+  filter: FilterNode;
+  dimension: FilterField;
   at: string;
 }
 
@@ -185,7 +220,8 @@ function requireOrdered({ filter, dimension, at }: FilterOperands): void {
 /** Pattern operators (`contains`, `starts_with`) apply to text. */
 function requireText({ filter, dimension, at }: FilterOperands): void {
   if (dimension.type !== 'string') {
-    throw badRequest('INVALID_FILTER', `${at}.op: "${filter.op}" applies to string dimensions only; "${dimension.name}" is a ${dimension.type} dimension`);
+    const is = dimension.kind === 'metric' ? 'a metric' : `a ${dimension.type} dimension`;
+    throw badRequest('INVALID_FILTER', `${at}.op: "${filter.op}" applies to string dimensions only; "${dimension.name}" is ${is}`);
   }
 }
 
@@ -196,13 +232,11 @@ function requireNoValue({ filter, at }: FilterOperands): void {
   if (filter.values !== undefined) throw noValue('values');
 }
 
-/** One filter as a WHERE condition on the dimension's typed value, its operands checked and bound. */
-function filterCondition(dataset: Dataset, filter: FilterInput, index: number): SQL {
-  const at = `filters[${index}]`;
-  const dimension = filteredDimension(dataset, filter, at);
-  const operands: FilterOperands = { filter, dimension, at };
-  const column = sql.raw(typedValue(dimension));
-  const { op } = filter;
+/** One leaf as a condition on its field's value, its operands checked and bound. */
+function leafCondition(operands: FilterOperands): SQL {
+  const { filter } = operands;
+  const column = sql.raw(operands.dimension.sql);
+  const op = filter.op!;
   switch (op) {
     case 'eq':
       return sql`${column} = ${singleValue(operands)}`;
@@ -221,9 +255,9 @@ function filterCondition(dataset: Dataset, filter: FilterInput, index: number): 
       requireOrdered(operands);
       return sql`${column} <= ${singleValue(operands)}`;
     case 'in':
-      return sql`${column} IN (${sql.join(valueList(operands, 1, 1000), sql`, `)})`;
+      return sql`${column} IN (${sql.join(valueList(operands, 1, QUERY_LIMITS.values), sql`, `)})`;
     case 'not_in':
-      return sql`${column} NOT IN (${sql.join(valueList(operands, 1, 1000), sql`, `)})`;
+      return sql`${column} NOT IN (${sql.join(valueList(operands, 1, QUERY_LIMITS.values), sql`, `)})`;
     case 'between': {
       requireOrdered(operands);
       const [low, high] = valueList(operands, 2, 2);
@@ -242,6 +276,63 @@ function filterCondition(dataset: Dataset, filter: FilterInput, index: number): 
       requireNoValue(operands);
       return sql`${column} IS ${sql.raw(op === 'is_null' ? 'NULL' : 'NOT NULL')}`;
   }
+}
+
+const MAX_FILTER_DEPTH = 32;
+
+/** A compiled filter and what it reads: dimensions go to WHERE, metrics to HAVING, never both at once. */
+interface Condition {
+  sql: SQL;
+  on: 'dimension' | 'metric';
+}
+
+/** Counts leaves across one query's filters (the limit is on conditions, however nested). */
+interface FilterBudget {
+  leaves: number;
+}
+
+const LOGICAL = ['and', 'or', 'not'] as const;
+
+/** A filter node (leaf, and, or, not) as one condition, checked for shape, fields and operands. */
+function filterCondition(dataset: Dataset, node: FilterNode, at: string, depth: number, budget: FilterBudget): Condition {
+  if (depth > MAX_FILTER_DEPTH) throw badRequest('INVALID_FILTER', `${at}: filters nest at most ${MAX_FILTER_DEPTH} levels deep`);
+  const logical = LOGICAL.filter((key) => node[key] !== undefined);
+  const leafKeys = (['dimension', 'metric', 'op', 'value', 'values'] as const).filter((key) => node[key] !== undefined);
+  if (logical.length > 0) {
+    if (logical.length > 1 || leafKeys.length > 0) {
+      throw badRequest('INVALID_FILTER', `${at}: "${logical[0]}" cannot be combined with ${[...logical.slice(1), ...leafKeys].map((k) => `"${k}"`).join(', ')} in one filter; nest them`);
+    }
+    if (node.not !== undefined) {
+      const inner = filterCondition(dataset, node.not, `${at}.not`, depth + 1, budget);
+      return { sql: sql`NOT (${inner.sql})`, on: inner.on };
+    }
+    const key = logical[0] as 'and' | 'or';
+    const parts = node[key]!.map((child, i) => filterCondition(dataset, child, `${at}.${key}[${i}]`, depth + 1, budget));
+    const on = parts[0]!.on;
+    if (parts.some((p) => p.on !== on)) {
+      throw badRequest('INVALID_FILTER', `${at}.${key}: one "${key}" cannot mix dimensions (compared before aggregation) and metrics (after); give them separate filters`);
+    }
+    return { sql: sql.join(parts.map((p) => sql`(${p.sql})`), sql.raw(key === 'and' ? ' AND ' : ' OR ')), on };
+  }
+  if (node.op === undefined) throw badRequest('INVALID_FILTER', `${at}.op: expected one of ${FILTER_OPS_TEXT}`);
+  if (node.dimension === undefined && node.metric === undefined) throw badRequest('INVALID_FILTER', `${at}: name the dimension or metric to filter`);
+  if (node.dimension !== undefined && node.metric !== undefined) throw badRequest('INVALID_FILTER', `${at}: name a dimension or a metric, not both`);
+  if (++budget.leaves > QUERY_LIMITS.filters) throw badRequest('INVALID_FILTER', `filters: at most ${QUERY_LIMITS.filters} conditions in all`);
+  const field = filteredField(dataset, node, at);
+  return { sql: leafCondition({ filter: node, dimension: field, at }), on: field.kind };
+}
+
+/** The input's filters as conditions; a top-level `and` is split so each part can go to WHERE or HAVING. */
+function filterConditions(dataset: Dataset, filters: FilterNode[]): Condition[] {
+  const budget: FilterBudget = { leaves: 0 };
+  const out: Condition[] = [];
+  const add = (node: FilterNode, at: string, depth: number) => {
+    const onlyAnd = node.and !== undefined && Object.keys(node).every((k) => k === 'and' || node[k as keyof FilterNode] === undefined);
+    if (onlyAnd && depth < MAX_FILTER_DEPTH) node.and!.forEach((child, i) => add(child, `${at}.and[${i}]`, depth + 1));
+    else out.push(filterCondition(dataset, node, at, depth, budget));
+  };
+  filters.forEach((f, i) => add(f, `filters[${i}]`, 0));
+  return out;
 }
 
 /**
@@ -300,7 +391,7 @@ export function planQuery(catalog: Catalog, input: QueryInput): QueryPlan {
     throw badRequest('INVALID_QUERY', `timeGrain: "${input.timeGrain}" needs a date or timestamp dimension in the query; ${suggestion}`);
   }
 
-  const conditions = input.filters.map((f, i) => filterCondition(dataset, f, i));
+  const conditions = filterConditions(dataset, input.filters);
 
   const orderNames = new Set<string>();
   const order = input.orderBy.map((o, i) => {
@@ -317,15 +408,19 @@ export function planQuery(catalog: Catalog, input: QueryInput): QueryPlan {
     ...dimensions.map((d) => `${outputValue(d, isTime(d.type) ? input.timeGrain : undefined)} AS ${quoteIdent(d.name)}`),
     ...metrics.map((m) => `(${m.sql})::float8 AS ${quoteIdent(m.name)}`),
   ];
-  const where = [sql`${sql.raw(quoteIdent('tenant_id'))} = ${currentTenantId}`, ...conditions.map((c) => sql`(${c})`)];
+  const where = [sql`${sql.raw(quoteIdent('tenant_id'))} = ${currentTenantId}`, ...conditions.filter((c) => c.on === 'dimension').map((c) => sql`(${c.sql})`)];
+  const having = conditions.filter((c) => c.on === 'metric').map((c) => sql`(${c.sql})`);
   const groupBy = dimensions.length > 0 ? sql` GROUP BY ${sql.raw(dimensions.map((_, i) => String(i + 1)).join(', '))}` : sql``;
+  const havingSql = having.length > 0 ? sql` HAVING ${sql.join(having, sql` AND `)}` : sql``;
   const orderBy = order.length > 0 ? sql` ORDER BY ${sql.raw(order.join(', '))}` : sql``;
 
-  const query = sql`SELECT ${sql.raw(select.join(', '))} FROM ${sql.raw(`${quoteIdent('public')}.${quoteIdent(dataset.table)}`)} WHERE ${sql.join(where, sql` AND `)}${groupBy}${orderBy} LIMIT ${input.limit + 1} OFFSET ${input.offset}`;
+  const rows = sql`SELECT ${sql.raw(select.join(', '))} FROM ${sql.raw(`${quoteIdent('public')}.${quoteIdent(dataset.table)}`)} WHERE ${sql.join(where, sql` AND `)}${groupBy}${havingSql}`;
+  const query = sql`${rows}${orderBy} LIMIT ${input.limit + 1} OFFSET ${input.offset}`;
+  const count = sql`SELECT count(*)::float8 AS "count" FROM (${rows}) AS "rows"`;
 
   const columns: QueryColumn[] = [
     ...dimensions.map((d) => ({ name: d.name, type: d.type, label: d.label })),
     ...metrics.map((m) => ({ name: m.name, type: 'number' as const, label: m.label })),
   ];
-  return { dataset, columns, query };
+  return { dataset, columns, query, count };
 }

@@ -75,6 +75,7 @@ interface Compiled {
   plan: QueryPlan;
   text: string;
   params: unknown[];
+  count: { text: string; params: unknown[] };
 }
 
 /** Compiled queries per catalog, an LRU each: dashboards repeat the same few. */
@@ -97,7 +98,8 @@ function compile(catalog: Catalog, input: QueryInput, key: string): Compiled {
   if (!compiled) {
     const plan = planQuery(catalog, input);
     const { sql: text, params } = dialect.sqlToQuery(plan.query);
-    compiled = { plan, text, params };
+    const count = dialect.sqlToQuery(plan.count);
+    compiled = { plan, text, params, count: { text: count.sql, params: count.params } };
     cache.set(key, compiled);
   }
   return compiled;
@@ -118,6 +120,23 @@ export async function readQuery(
   const { plan, text, params } = compile(catalog, input, options.inputKey ?? inputKey(input));
   try {
     return resultOf(plan, input, await reader.query(tenantId, text, params, { statementTimeoutMs: options.statementTimeoutMs }));
+  } catch (error) {
+    throw queryError(error, options.statementTimeoutMs);
+  }
+}
+
+/** How many rows `input` has in all, ignoring its limit and offset: one statement, as readQuery. */
+export async function readCount(
+  reader: TenantReader,
+  tenantId: string,
+  catalog: Catalog,
+  input: QueryInput,
+  options: { statementTimeoutMs: number; inputKey?: string },
+): Promise<number> {
+  const { count } = compile(catalog, input, options.inputKey ?? inputKey(input));
+  try {
+    const [row] = await reader.query(tenantId, count.text, count.params, { statementTimeoutMs: options.statementTimeoutMs });
+    return Number(row?.['count'] ?? 0);
   } catch (error) {
     throw queryError(error, options.statementTimeoutMs);
   }

@@ -16,7 +16,7 @@ import { LATENCY_BUCKETS_MS } from '../../../db/schema/index.js';
 export const OTHER_TENANTS = 'other';
 export const NO_TENANT = 'none';
 
-export type Transport = 'trpc' | 'rest';
+export type Transport = 'trpc' | 'rest' | 'odata';
 
 export interface RequestObservation {
   /** The tenant's slug, or null when the request had no tenant. */
@@ -155,7 +155,7 @@ export class MetricsRegistry {
     const label = this.tenantLabel(tenant);
     let series = this.series.get(label);
     if (series === undefined) {
-      series = { label, requests: { trpc: [], rest: [] }, duration: this.durations.labels(label) };
+      series = { label, requests: { trpc: [], rest: [], odata: [] }, duration: this.durations.labels(label) };
       this.series.set(label, series);
     }
     return series;

@@ -17,7 +17,7 @@ export const datasetsRouter = router({
 
 /** `query { dataset, dimensions, metrics, filters, timeGrain?, orderBy, limit, offset }`. */
 export const queryProcedure = tenantProcedure.input(queryInput).query(async ({ ctx, input }) => {
-  const result = await analytics.queryDataset(ctx.deps.reader, ctx.deps.analytics, { tenantId: ctx.tenantId, role: ctx.principal.role, actor: ctx.actor }, input);
+  const result = await analytics.queryDataset(ctx.deps.reader, ctx.deps.analytics, { tenantId: ctx.tenantId, role: ctx.principal.role, actor: ctx.actor }, input, { via: 'trpc' });
   // Answered queries only: the cache hit rate is over queries that could have hit.
   ctx.stats.datasetQuery = true;
   ctx.stats.cacheHit = result.cached;
