@@ -142,7 +142,7 @@ findings (rule_id, severity, object, problem, fix) AS (
     AND EXISTS (SELECT 1 FROM unnest(s.setconfig) c WHERE c LIKE 'app.tenant\_id=%')
     AND (s.setrole = 0 OR EXISTS (SELECT 1 FROM app WHERE pg_has_role(app.oid, s.setrole, 'MEMBER')))
 
-  -- The one way the server sets the tenant (migration 0007): present, granting nothing, local
+  -- The one way the server sets the tenant (migrations 0007, 0010): present, granting nothing, local
   UNION ALL
   SELECT 'tenant-setter-missing', 'error', 'public.set_tenant(uuid)',
          'no set_tenant(uuid): the server sets the request''s tenant only through this function',
@@ -152,7 +152,7 @@ findings (rule_id, severity, object, problem, fix) AS (
   SELECT 'tenant-setter-unsafe', 'error', p.oid::regprocedure::text,
          CASE WHEN p.prosecdef THEN 'set_tenant is SECURITY DEFINER: it should grant nothing its caller could not do'
               ELSE 'set_tenant does not set app.tenant_id transaction-locally: a tenant could survive on a pooled connection' END,
-         'restore it from db/migrations/0007_set_tenant.sql'
+         'restore it from db/migrations/0010_set_tenant_set_local.sql'
   FROM pg_proc p
   WHERE p.oid = to_regprocedure('public.set_tenant(uuid)')
     AND (p.prosecdef OR NOT (p.prosrc ~* 'set_config\s*\(\s*''app\.tenant_id''\s*,[^;]*,\s*true\s*\)'

@@ -19,14 +19,20 @@
  * text and parameters directly, for callers that build their own (dataset queries, compiled
  * selects): no Drizzle in between.
  *
+ * On Citus (`engine: 'citus'`) the setting reaches the workers only inside an explicit
+ * transaction block, so the read is `BEGIN · set_tenant · statement · COMMIT` on a reserved
+ * connection, all four sent at once: still one round trip, each message with its own Sync, so a
+ * failed statement turns the COMMIT into a rollback and the connection goes back clean.
+ *
  * This replaced a hand-written wire-protocol client (db/pg-wire.ts, its own connections and
  * statement LRU), which existed only because postgres.js 3 could not send two statements before
  * one Sync; see README, Performance, for what the change measured.
  */
 import type postgres from 'postgres';
+import { engineOf, type Engine } from './citus.js';
 import { drizzleOver, type Db, type Sql } from './client.js';
 import { scopedHandle } from './scoped-handle.js';
-import { assertTenantId, setTenant } from './tenant-tx.js';
+import { assertTenantId, forgetTenant, rememberTenant, setTenant } from './tenant-tx.js';
 
 export class SingleStatementError extends Error {
   constructor() {
@@ -55,8 +61,15 @@ const outsideRead = () => Promise.reject(new Error('this handle only works insid
 export class TenantReader {
   private readonly db: Db;
 
+  /** What the pool talks to: on Citus reads run in a transaction block, and callers name the tenant differently. */
+  readonly engine: Engine;
+
   /** `pool` connects as the app role; the reader borrows it and never ends it. */
-  constructor(private readonly pool: Sql) {
+  constructor(
+    private readonly pool: Sql,
+    options: { engine?: Engine } = {},
+  ) {
+    this.engine = options.engine ?? engineOf(pool);
     // One Drizzle instance for every read (building one per request costs more than the query),
     // over a client that refuses: each read gets a scoped handle of it (db/scoped-handle.ts).
     this.db = drizzleOver(readClient(pool, outsideRead));
@@ -68,12 +81,15 @@ export class TenantReader {
     assertTenantId(tenantId);
     const read: Read = { tenantId, options, sent: false, open: true };
     const client = readClient(this.pool, (text, params, mode) => this.sendInRead(read, text, params, mode));
+    const handle = scopedHandle(this.db, client);
+    rememberTenant(handle, tenantId);
     try {
       // Awaited here: Drizzle builders are lazy thenables and run when awaited, which must happen
       // while the read is open.
-      return await fn(scopedHandle(this.db, client));
+      return await fn(handle);
     } finally {
       read.open = false;
+      forgetTenant(handle);
     }
   }
 
@@ -97,6 +113,7 @@ export class TenantReader {
   }
 
   private async send(tenantId: string, options: ReadOptions, text: string, params: unknown[], mode: Mode): Promise<Rows> {
+    if (this.engine === 'citus') return this.sendInTransaction(tenantId, options, text, params, mode);
     // Throws before anything is sent when the tenant id is not a uuid.
     const setting = setTenant(this.pool, tenantId, options.statementTimeoutMs);
     const query = this.pool.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
@@ -104,6 +121,35 @@ export class TenantReader {
     const statement = mode === 'values' ? (query.values() as unknown as typeof query) : query;
     const [, rows] = await this.pool.batch([setting, statement]);
     return rows as unknown as Rows;
+  }
+
+  /** Citus: the same read inside BEGIN … COMMIT, in one flight. */
+  private async sendInTransaction(tenantId: string, options: ReadOptions, text: string, params: unknown[], mode: Mode): Promise<Rows> {
+    assertTenantId(tenantId);
+    const [, rows] = await inTransactionFlight(this.pool, (conn) => {
+      const query = conn.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+      return [setTenant(conn, tenantId, options.statementTimeoutMs), mode === 'values' ? (query.values() as unknown as typeof query) : query];
+    });
+    return rows as Rows;
+  }
+}
+
+/**
+ * `BEGIN · statements · COMMIT` on one reserved connection, all sent at once: one round trip,
+ * each message with its own Sync, so a failed statement turns the COMMIT into a rollback and the
+ * connection goes back clean. For Citus, which propagates SET LOCAL (the tenant) to the workers
+ * only inside a transaction block. The statements' results, in order.
+ */
+export async function inTransactionFlight(pool: Sql, statements: (conn: postgres.ReservedSql) => { execute(): Promise<unknown> }[]): Promise<unknown[]> {
+  const conn = await pool.reserve();
+  try {
+    const sent = [conn.unsafe('begin').execute(), ...statements(conn).map((q) => q.execute()), conn.unsafe('commit').execute()];
+    // Every answer is awaited before the connection goes back; the first failure is the error.
+    const settled = await Promise.allSettled(sent);
+    for (const answer of settled) if (answer.status === 'rejected') throw answer.reason;
+    return settled.slice(1, -1).map((answer) => (answer as PromiseFulfilledResult<unknown>).value);
+  } finally {
+    conn.release();
   }
 }
 

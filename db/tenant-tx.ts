@@ -10,8 +10,8 @@
  * so a single-statement procedure costs two round trips. The setting is transaction-local, so it
  * is gone when the connection goes back to the pool, whatever happened inside.
  */
-import type { SQL } from 'drizzle-orm';
-import { PgDialect } from 'drizzle-orm/pg-core';
+import { eq, type SQL } from 'drizzle-orm';
+import { PgDialect, type AnyPgColumn } from 'drizzle-orm/pg-core';
 import type postgres from 'postgres';
 import { drizzleOver, type Db, type Sql } from './client.js';
 import { scopedHandle } from './scoped-handle.js';
@@ -74,6 +74,7 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
   const handle = scopedHandle(baseFor(pool), transactionClient(pool, transaction));
   const hooks: CommitHook[] = [];
   commitHooks.set(handle, hooks);
+  rememberTenant(handle, tenantId);
   let result: T;
   try {
     // Sent without waiting, so they share the first flight with fn's first statement. If either
@@ -89,6 +90,7 @@ export async function withTenant<T>(pool: Sql, tenantId: string, fn: (tx: Tenant
     throw error;
   } finally {
     commitHooks.delete(handle);
+    forgetTenant(handle);
     transaction.open = false;
     usage.reserved--;
     conn.release();
@@ -101,6 +103,34 @@ type CommitHook = () => unknown;
 
 /** The hooks `afterCommit` registered, per open transaction's handle. */
 const commitHooks = new WeakMap<TenantDb, CommitHook[]>();
+
+/** The tenant each open transaction's (or one-statement read's) handle was opened for. */
+const tenants = new WeakMap<object, string>();
+
+/** Binds `handle` to `tenantId` for tenantOf, until `forgetTenant`: withTenant and TenantReader.read. */
+export function rememberTenant(handle: object, tenantId: string): void {
+  tenants.set(handle, tenantId);
+}
+
+export function forgetTenant(handle: object): void {
+  tenants.delete(handle);
+}
+
+/**
+ * The tenant a withTenant (or TenantReader.read) handle was opened for, bound into queries as an explicit
+ * `tenant_id = $n` next to the policy: on Citus that is what routes a query to one shard (RLS's
+ * own predicate never prunes), and `SELECT … FOR UPDATE` needs it there.
+ */
+export function tenantOf(tx: TenantDb): string {
+  const tenantId = tenants.get(tx);
+  if (tenantId === undefined) throw new TransactionEndedError();
+  return tenantId;
+}
+
+/** `tenant_id = <the transaction's tenant>`, bound: the router's predicate (tenantOf). */
+export function ownTenant(tx: TenantDb, table: { tenantId: AnyPgColumn }): SQL {
+  return eq(table.tenantId, tenantOf(tx));
+}
 
 /**
  * Runs `hook` once the transaction `tx` belongs to has committed, and never if it rolls back: for

@@ -13,12 +13,13 @@ import type { Command, CommandGroup } from './cli/command.js';
 import { openContext } from './cli/context.js';
 import { describeFailure, UsageError } from './cli/errors.js';
 import { adminKeyCommands } from './cli/admin-key-commands.js';
+import { citusCommands } from './cli/citus-commands.js';
 import { keyCommands } from './cli/key-commands.js';
 import { seedCommands } from './cli/seed-commands.js';
 import { tenantCommands } from './cli/tenant-commands.js';
 import { userCommands } from './cli/user-commands.js';
 
-const GROUPS: CommandGroup[] = [tenantCommands, keyCommands, userCommands, adminKeyCommands, seedCommands];
+const GROUPS: CommandGroup[] = [tenantCommands, keyCommands, userCommands, adminKeyCommands, seedCommands, citusCommands];
 const SYNOPSIS = `palisade <${[...GROUPS.map((g) => g.name), 'audit'].join('|')}> <action> [options]`;
 
 function mainHelp(): string {

@@ -11,6 +11,7 @@
  * touching env.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
+import type { Engine } from '../db/citus.js';
 import type { Sql } from '../db/client.js';
 import { authenticateRequest } from './access/authenticate.js';
 import type { DatabaseHealth } from './http/database-health.js';
@@ -44,6 +45,8 @@ export interface AppDeps extends ServerDeps {
   serveMetrics: boolean;
   /** The built dashboard; false: no dashboard at `/`. */
   webRoot: string | false;
+  /** Plain Postgres or a Citus coordinator (db/citus.ts): shown by /readyz and the banner. */
+  engine: Engine;
   /** Rows per OData response (odata/odata-routes.ts). */
   odataPageSize: number;
   /** `draining` from SIGTERM on (index.ts): /readyz says 503 and responses close their connections. */
@@ -69,7 +72,7 @@ export function createApp(deps: AppDeps) {
     const probe = await health.probe();
     // Asked again: a shutdown that began during the probe must not answer "ready" (and close the connection).
     if (lifecycle.draining) return shuttingDown();
-    if (probe.ok) return c.json({ status: 'ready' });
+    if (probe.ok) return c.json({ status: 'ready', engine: deps.engine });
     return renderError(c, databaseUnavailable(probe.error), c.get('requestId'));
   });
 

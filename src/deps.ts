@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { DatabaseHealth } from './http/database-health.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { silentLogger, type Logger } from './lib/log.js';
+import { detectEngine, useEngine, type Engine } from '../db/citus.js';
 import type { Catalog } from './modules/analytics/catalog.js';
 import { loadCatalog } from './modules/analytics/catalog.js';
 import { findCatalogProblems } from './modules/analytics/catalog-guard.js';
@@ -41,6 +42,8 @@ export interface Connections {
   platformPool: Sql;
   /** /readyz's own pool, so a saturated app pool cannot slow the probe; default: the app pool. */
   readinessPool?: Sql;
+  /** What the database is (db/citus.ts detectEngine); default: plain Postgres. */
+  engine?: Engine;
 }
 
 /** Parts a test or the bench brings instead of the built ones (it then closes them itself). */
@@ -56,6 +59,8 @@ export interface Built {
 
 export function buildDeps(config: Config, connections: Connections, overrides: DepsOverrides = {}): Built {
   const { pool, platformPool } = connections;
+  // What runs below the server (credential lookups, one-statement reads) asks the pool what it talks to.
+  if (connections.engine) for (const p of [pool, platformPool]) useEngine(p, connections.engine);
   const log: Logger = overrides.log ?? silentLogger;
   const clock: Clock = overrides.clock ?? systemClock;
   const redisOptions = { redisUrl: config.redisUrl, log, redis: { commandTimeoutMs: config.redisCommandTimeoutMs } };
@@ -70,6 +75,7 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     pool,
     platformPool,
     reader: overrides.reader ?? new TenantReader(pool),
+    engine: connections.engine ?? 'postgres',
     log,
     clock,
     lastUsed,
@@ -149,13 +155,16 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
     connectTimeoutMs: READINESS_TIMEOUT_MS,
   });
   const endPools = () => Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), readinessPool.end({ timeout: 1 })]);
+  let engine: Engine;
   try {
     await refuseUnsafe(config, pool, platformPool, catalog);
+    engine = await detectEngine(pool);
+    if (engine === 'citus') await refuseUndistributed(pool);
   } catch (error) {
     await endPools();
     throw error;
   }
-  const built = buildDeps(config, { pool, platformPool, readinessPool }, { catalog, log });
+  const built = buildDeps(config, { pool, platformPool, readinessPool, engine }, { catalog, log });
   return {
     ...built,
     async stop() {
@@ -163,6 +172,22 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
       await endPools();
     },
   };
+}
+
+/**
+ * On Citus the tenant setting reaches the workers only with citus.propagate_set_commands = 'local'
+ * (set by `palisade citus distribute`); without it tenants whose shards are on workers would see
+ * nothing and could write nothing. Fails closed either way, but a server that cannot serve most
+ * tenants should say so at startup, not per request.
+ */
+async function refuseUndistributed(pool: Sql): Promise<void> {
+  const [row] = await pool<{ mode: string }[]>`select current_setting('citus.propagate_set_commands') as mode`;
+  if (row?.mode !== 'local') {
+    throw new Error(
+      `Refusing to serve: this is a Citus database, but citus.propagate_set_commands is '${row?.mode ?? 'unset'}', so the tenant setting would not reach the workers.\n` +
+        'Run `npm run palisade -- citus distribute` against the coordinator (with DATABASE_URL), then start again (see README, Scaling out on Citus).',
+    );
+  }
 }
 
 async function refuseUnsafe(config: Config, pool: Sql, platformPool: Sql, catalog: Catalog): Promise<void> {

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import type { Engine } from '../db/citus.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { prepareDatabase } from './database.js';
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   const demo = config.seedDemo
     ? await ensureDemo(config.dataDir, { url, databaseUrl: database.ownerUrl, appDatabaseUrl: database.appUrl })
     : undefined;
-  printBanner(url, demo, config.dataDir);
+  printBanner(url, demo, config.dataDir, built.deps.engine);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -70,8 +71,12 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string): void {
-  const lines = [`\nPalisade is listening on ${url}`, `Dashboard: ${url}/ (sign in with a key below, or as an owner)`];
+function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string, engine: Engine): void {
+  const lines = [
+    `\nPalisade is listening on ${url}`,
+    `Database: ${engine === 'citus' ? 'Citus (tenant tables distributed by tenant_id)' : 'PostgreSQL'}`,
+    `Dashboard: ${url}/ (sign in with a key below, or as an owner)`,
+  ];
   if (demo) {
     lines.push(`\nDemo credentials (also in ${credentialsPath(dataDir)}):`);
     for (const t of demo.tenants) {

@@ -10,9 +10,11 @@ import { describe, expect, it } from 'vitest';
 import { parseBenchArgs, UsageError } from '../scripts/bench/args.js';
 import type { DbCell } from '../scripts/bench/db-layer.js';
 import type { HttpCell } from '../scripts/bench/http-layer.js';
-import { judgePlan } from '../scripts/bench/plans.js';
+import { judgeCitusPlan, judgePlan, POSTGRES_PLAN_GOAL } from '../scripts/bench/plans.js';
 import { evaluateTargets, httpBounds, renderMarkdown, type BenchResults } from '../scripts/bench/report.js';
 import { medianRound, percentile, ratio, rotate, summarize, type RunSummary } from '../scripts/bench/stats.js';
+import { tenantQuery } from '../scripts/bench/variants.js';
+import { PgDialect } from 'drizzle-orm/pg-core';
 
 describe('stats', () => {
   it('percentile uses the nearest rank and is NaN when empty', () => {
@@ -59,8 +61,8 @@ describe('stats', () => {
 
 const run = (reqPerSec: number, errors = 0): RunSummary => ({ requests: reqPerSec, errors, elapsedMs: 1000, reqPerSec, p50: 1, p95: 2, p99: 3, mean: 1.2 });
 
-function dbCell(query: 'point' | 'aggregate', variant: 'limit' | 'runner' | 'naive', reqPerSec: number, vsLimit: number): DbCell {
-  return { query, concurrency: 8, variant, result: run(reqPerSec), rounds: [run(reqPerSec)], roundTrips: variant === 'limit' ? 1 : 2, vsLimit };
+function dbCell(query: 'point' | 'aggregate', variant: DbCell['variant'], reqPerSec: number, vsLimit: number, vsRlsOnly?: number): DbCell {
+  return { query, concurrency: 8, variant, result: run(reqPerSec), rounds: [run(reqPerSec)], roundTrips: variant === 'limit' ? 1 : 2, vsLimit, vsRlsOnly };
 }
 
 function httpCell(target: HttpCell['target'], cache: 'off' | 'on', reqPerSec: number, extra: Partial<HttpCell> = {}): HttpCell {
@@ -106,7 +108,7 @@ function results(): Omit<BenchResults, 'targets'> {
       maxRssMb: { cacheOff: 150, cacheOn: 210 },
       idleRssMb: 120,
     },
-    plans: [{ name: 'point lookup', pass: true, detail: 'Index Scan using orders_pkey', executionMs: 0.05 }],
+    plans: [{ name: 'point lookup', goal: POSTGRES_PLAN_GOAL, pass: true, detail: 'Index Scan using orders_pkey', executionMs: 0.05 }],
     skipped: { scale: 'run with --scale' },
   };
 }
@@ -139,6 +141,39 @@ describe('targets', () => {
       ['runner / limit, point, 32 clients', '≥ 0.95×', true],
       ['runner / limit, aggregate, 32 clients', '≥ 0.95×', true],
     ]);
+  });
+
+  it('holds the explicit predicate to 0.95× RLS alone, when the run measured RLS alone', () => {
+    const r = results();
+    expect(evaluateTargets(r).some((c) => c.name.includes('rls-only'))).toBe(false);
+    r.db.push(dbCell('point', 'rls-only', 9_700, 0.97));
+    r.db[1] = { ...r.db[1]!, vsRlsOnly: 0.99 };
+    r.db[4] = { ...r.db[4]!, concurrency: 1, vsRlsOnly: 4.2 };
+    const checks = evaluateTargets(r).filter((c) => c.name.includes('rls-only'));
+    expect(checks.map((c) => [c.name, c.measured, c.pass])).toEqual([
+      ['runner / rls-only, point, 8 clients', '0.99×', true],
+      ['runner / rls-only, aggregate, 1 client', '4.20×', true],
+    ]);
+    const md = renderMarkdown({ ...r, targets: evaluateTargets(r) });
+    expect(md).toContain('| point | 8 | runner | 9,600 | 1.00 | 2.00 | 3.00 | 0 | 2.0 | 0.96 | 0.99 |\n');
+    expect(md).toContain('| point | 8 | rls-only | 9,700 | 1.00 | 2.00 | 3.00 | 0 | 2.0 | 0.97 |  |\n');
+  });
+
+  it('Citus plans: the explicit form is a target on its Task Count, the RLS-only one is shown for comparison', () => {
+    const r = results();
+    r.settings.database = 'citus';
+    r.plans = [
+      { name: 'point lookup, explicit', goal: 'Task Count: 1 (one shard)', pass: false, taskCount: 32, detail: 'Task Count 32' },
+      { name: 'point lookup, RLS only', pass: false, taskCount: 32, detail: 'Task Count 32' },
+    ];
+    delete r.http;
+    const checks = evaluateTargets(r);
+    expect(checks.filter((c) => c.name.startsWith('plan:'))).toEqual([{ name: 'plan: point lookup, explicit', goal: 'Task Count: 1 (one shard)', measured: 'Task Count: 32', pass: false }]);
+    const md = renderMarkdown({ ...r, targets: checks });
+    expect(md).toContain('# Palisade benchmark, 2026-01-02 (--citus) (--quick)');
+    expect(md).toContain('- ✗ point lookup, explicit: Task Count 32');
+    expect(md).toContain('- · point lookup, RLS only: Task Count 32');
+    expect(md).not.toContain('HTTP: ');
   });
 
   it('a missing ratio fails its target instead of passing silently', () => {
@@ -174,8 +209,8 @@ describe('markdown report', () => {
     expect(md).toContain('Test CPU, 2 cores, 8 GB RAM');
     expect(md).toContain('| ✓ | runner / limit, point, 8 clients | ≥ 0.95× | 0.96× |');
     expect(md).toContain('| ✗ | runner / limit, aggregate, 8 clients | ≥ 0.95× | 0.90× |');
-    expect(md).toContain('| query | clients | variant | req/s | p50 ms | p95 ms | p99 ms | errors | round trips | × limit |\n');
-    expect(md).toContain('| point | 8 | runner | 9,600 | 1.00 | 2.00 | 3.00 | 0 | 2.0 | 0.96 |\n');
+    expect(md).toContain('| query | clients | variant | req/s | p50 ms | p95 ms | p99 ms | errors | round trips | × limit | × rls-only |\n');
+    expect(md).toContain('| point | 8 | runner | 9,600 | 1.00 | 2.00 | 3.00 | 0 | 2.0 | 0.96 |  |\n');
     expect(md).not.toMatch(/wire limit|set_config|--smoke/);
     expect(md).toContain('| trpc query | on | 8 | 5,000 |');
     expect(md).toContain('Server RSS under load (max): 150 MB with the cache off, 210 MB with it on');
@@ -207,6 +242,16 @@ describe('bench arguments', () => {
 
   it('real runs keep their seed prefix and directories', () => {
     expect(parseBenchArgs(['--quick'], {})).toMatchObject({ smoke: false, seedPrefix: 'bench', tenants: 200, dbRounds: 3, outDir: path.resolve('bench/results'), dataDir: path.resolve('bench/.data') });
+    expect(parseBenchArgs(['--quick'], {})).not.toHaveProperty('citusUrl');
+  });
+
+  it('--citus: a modest seed and 2 s measurements unless told otherwise; no --scale; a postgres:// URL', () => {
+    const url = 'postgres://postgres@127.0.0.1:9700/citus';
+    expect(parseBenchArgs(['--citus', url], {})).toMatchObject({ citusUrl: url, tenants: 100, orders: 100_000, dbDurationSec: 2, dbRounds: 3 });
+    expect(parseBenchArgs(['--citus', url, '--orders', '5000', '--duration', '1'], {})).toMatchObject({ orders: 5000, dbDurationSec: 1 });
+    expect(parseBenchArgs(['--citus', url, '--smoke'], {})).toMatchObject({ citusUrl: url, tenants: 5, dbDurationSec: 0.3 });
+    expect(() => parseBenchArgs(['--citus', url, '--scale'], {})).toThrow(UsageError);
+    expect(() => parseBenchArgs(['--citus', 'localhost:9700'], {})).toThrow(UsageError);
   });
 });
 
@@ -220,8 +265,51 @@ describe('bench sources', () => {
   });
 });
 
+describe('bench statements', () => {
+  const dialect = new PgDialect();
+  const input = { tenantId: '00000000-0000-4000-8000-000000000001', id: '00000000-0000-4000-8000-000000000002' };
+
+  it('the explicit form binds the tenant as $1, as production does; the RLS-only form has no tenant predicate', () => {
+    expect(dialect.sqlToQuery(tenantQuery('explicit', 'point', input))).toMatchObject({
+      sql: 'select id, customer_id, region, amount, order_date, status, created_at from orders where tenant_id = $1 and id = $2',
+      params: [input.tenantId, input.id],
+    });
+    expect(dialect.sqlToQuery(tenantQuery('rls-only', 'point', input))).toMatchObject({
+      sql: 'select id, customer_id, region, amount, order_date, status, created_at from orders where id = $1',
+      params: [input.id],
+    });
+    expect(dialect.sqlToQuery(tenantQuery('explicit', 'aggregate', input))).toMatchObject({ sql: expect.stringContaining('where tenant_id = $1 group by region'), params: [input.tenantId] });
+    expect(dialect.sqlToQuery(tenantQuery('rls-only', 'aggregate', input))).toMatchObject({ sql: expect.not.stringContaining('tenant_id'), params: [] });
+  });
+});
+
 describe('plan judge', () => {
   const cond = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+
+  it('passes the explicit predicate in the index condition, the policy folded into a one-time filter', () => {
+    const plan = {
+      'Node Type': 'Result',
+      'One-Time Filter': "((NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid = '…'::uuid)",
+      Plans: [{ 'Node Type': 'Index Scan', 'Relation Name': 'orders', 'Index Name': 'orders_tenant_id_id_pk', 'Index Cond': "((tenant_id = '…'::uuid) AND (id = '…'::uuid))" }],
+    };
+    expect(judgePlan(plan).pass).toBe(true);
+  });
+
+  it('fails the setting as a per-row filter next to an explicit index condition', () => {
+    const plan = { 'Node Type': 'Index Scan', 'Relation Name': 'orders', 'Index Name': 'orders_tenant_id_id_pk', 'Index Cond': "(tenant_id = '…'::uuid)", Filter: cond };
+    expect(judgePlan(plan)).toMatchObject({ pass: false, detail: expect.stringContaining('per-row Filter') });
+  });
+
+  it('Citus: reads the Task Count and how the shard ran its task; passes one shard only', () => {
+    const shard = { 'Node Type': 'Index Scan', 'Relation Name': 'orders_102008', 'Index Name': 'orders_tenant_id_id_pk_102008', 'Index Cond': "(tenant_id = '…'::uuid)" };
+    const citus = (tasks: number) => ({
+      'Node Type': 'Custom Scan',
+      'Distributed Query': { Job: { 'Task Count': tasks, Tasks: [{ 'Remote Plan': [[{ Plan: shard }]] }] } },
+    });
+    expect(judgeCitusPlan(citus(1))).toEqual({ pass: true, taskCount: 1, detail: "Task Count 1; on the shard: Index Scan using orders_tenant_id_id_pk_102008; Index Cond: (tenant_id = '…'::uuid)" });
+    expect(judgeCitusPlan({ 'Node Type': 'Aggregate', Plans: [citus(32)] })).toMatchObject({ pass: false, taskCount: 32 });
+    expect(judgeCitusPlan({ 'Node Type': 'Seq Scan', 'Relation Name': 'orders' })).toMatchObject({ pass: false, detail: expect.stringContaining('no Citus distributed scan') });
+  });
 
   it('passes an index scan on a tenant-leading index with the setting in the index condition', () => {
     const plan = { 'Node Type': 'HashAggregate', Plans: [{ 'Node Type': 'Bitmap Heap Scan', 'Relation Name': 'orders', Plans: [{ 'Node Type': 'Bitmap Index Scan', 'Index Name': 'orders_tenant_id_region_idx', 'Index Cond': cond }] }] };

@@ -327,11 +327,11 @@ describe('admin-key, usage and failures', SLOW, () => {
       palisade(['tenant', 'list'], { DATABASE_URL: 'postgres://nobody:x@127.0.0.1:1/none' }),
       palisade(['tenant', 'list'], { DATABASE_URL: undefined, PALISADE_DATA_DIR: busyDir }),
     ]);
-    expectOneLineFailure(unknown, 2, /unknown command "frobnicate"; usage: palisade <tenant\|key\|user\|admin-key\|seed\|audit>/);
+    expectOneLineFailure(unknown, 2, /unknown command "frobnicate"; usage: palisade <tenant\|key\|user\|admin-key\|seed\|citus\|audit>/);
     expectOneLineFailure(badAction, 2, /unknown action "explode"; usage: palisade tenant <create\|list\|/);
     expectOneLineFailure(badOption, 2, /Unknown option '--colour'/);
     expect(help).toMatchObject({ code: 0, stderr: '' });
-    expect(help.stdout).toMatch(/tenant create[\s\S]*admin-key create[\s\S]*audit/);
+    expect(help.stdout).toMatch(/tenant create[\s\S]*admin-key create[\s\S]*citus distribute[\s\S]*audit/);
     expect(commandHelp.code).toBe(0);
     expect(commandHelp.stdout).toMatch(/^usage: palisade key rotate --tenant <slug\|id> <keyId> \[--grace-days <n>\]/);
     expect(audit).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: npm run audit/) });

@@ -1,6 +1,6 @@
 /**
- * Selects compiled once (db/compiled-select.ts): the text is Drizzle's with no tenant predicate
- * (RLS supplies it), rows decode exactly as a Drizzle select decodes them, and each run sees only
+ * Selects compiled once (db/compiled-select.ts): the text is Drizzle's with the read's tenant bound
+ * in the WHERE clause (RLS still guards), rows decode exactly as a Drizzle select decodes them, and each run sees only
  * its own tenant's rows, even when runs of different tenants share one connection.
  */
 import { eq, sql } from 'drizzle-orm';
@@ -22,8 +22,8 @@ let b: Fixture;
 useReaderFixture(2, 2, (fixture) => ({ app, reader, a, b } = fixture));
 
 describe('compiledSelect', () => {
-  it('is Drizzle’s statement, with no tenant predicate of its own', () => {
-    expect(orderById.text).toMatch(/^select "tenant_id", "id", .* from "orders" where "orders"\."id" = \$1$/);
+  it('is Drizzle’s statement, naming the tenant as a bound parameter', () => {
+    expect(orderById.text).toMatch(/^select "tenant_id", "id", .* from "orders" where \("orders"\."tenant_id" = \$1 and "orders"\."id" = \$2\)$/);
   });
 
   it('decodes rows exactly as a Drizzle select does', async () => {

@@ -8,6 +8,8 @@ import { openPool } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
 import { APP_ROLE, enableLogin, ensureOwnerAndDatabase, OWNER_ROLE, PLATFORM_ROLE } from '../db/roles.js';
 import { withLogin } from '../src/database.js';
+import type { Engine } from '../db/citus.js';
+import { prepareCitusDatabase } from './citus-database.js';
 import { startTestPostgres } from './postgres-server.js';
 
 export interface TestDatabase {
@@ -21,6 +23,8 @@ export interface TestDatabase {
   appUrl: string;
   /** The platform-admin path's role. */
   platformUrl: string;
+  /** `citus` with TEST_ENGINE=citus: the suites run on the cluster at CITUS_TEST_URL. */
+  engine: Engine;
 }
 
 declare module 'vitest' {
@@ -30,6 +34,7 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  if (process.env['TEST_ENGINE'] === 'citus') return setupCitus(project);
   const server = await startTestPostgres();
   const database = `palisade_test_${randomBytes(4).toString('hex')}`;
   const ownerPassword = randomBytes(16).toString('hex');
@@ -58,6 +63,7 @@ export default async function setup(project: TestProject) {
     ownerUrl,
     appUrl: withLogin(ownerUrl, APP_ROLE, appPassword),
     platformUrl: withLogin(ownerUrl, PLATFORM_ROLE, platformPassword),
+    engine: 'postgres',
   });
   process.stdout.write(`\n[palisade tests] PostgreSQL from ${server.kind}, database ${database}\n`);
 
@@ -70,4 +76,25 @@ export default async function setup(project: TestProject) {
     }
     await server.stop();
   };
+}
+
+/**
+ * TEST_ENGINE=citus: the cluster's database, migrated and distributed (test/citus-database.ts).
+ * Not dropped afterwards: it is the cluster's own database, and every suite makes random tenants.
+ */
+async function setupCitus(project: TestProject) {
+  const url = process.env['CITUS_TEST_URL'];
+  if (!url) throw new Error('TEST_ENGINE=citus needs CITUS_TEST_URL (the coordinator superuser URL citus-cluster.sh prints)');
+  const prepared = await prepareCitusDatabase(url);
+  project.provide('pg', {
+    kind: 'citus',
+    database: prepared.database,
+    superuserUrl: url,
+    maintenanceUrl: url,
+    ownerUrl: prepared.ownerUrl,
+    appUrl: prepared.appUrl,
+    platformUrl: prepared.platformUrl,
+    engine: 'citus',
+  });
+  process.stdout.write(`\n[palisade tests] Citus coordinator at CITUS_TEST_URL, database ${prepared.database}\n`);
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, inject } from 'vitest';
+import { useEngine, type Engine } from '../db/citus.js';
 import { TenantReader } from '../db/tenant-read.js';
 import { openPool, type Sql } from '../db/client.js';
 import { apiKeys, customers, orders } from '../db/schema/index.js';
@@ -24,8 +25,14 @@ import type { AppRouter } from '../src/trpc/app-router.js';
 
 export const pg = inject('pg');
 
+/** Tells a pool what it talks to (db/citus.ts), so readers and lookups use Citus's flights on a cluster. */
+function onEngine(pool: Sql): Sql {
+  useEngine(pool, pg.engine);
+  return pool;
+}
+
 export function appPool(max = 4): Sql {
-  return openPool(pg.appUrl, { max, applicationName: 'palisade-test' });
+  return onEngine(openPool(pg.appUrl, { max, applicationName: 'palisade-test' }));
 }
 
 /** A tenant reader over a pool of its own (`end` ends that pool): tests count its connections. */
@@ -33,7 +40,7 @@ export type TestReader = TenantReader & { end(): Promise<void> };
 
 /** The one-statement tenant reader as the app role, on a pool of `connections` of its own. */
 export function appReader(connections = 2): TestReader {
-  const pool = openPool(pg.appUrl, { max: connections, applicationName: 'palisade-test-read' });
+  const pool = onEngine(openPool(pg.appUrl, { max: connections, applicationName: 'palisade-test-read' }));
   return Object.assign(new TenantReader(pool), { end: () => pool.end() });
 }
 
@@ -70,12 +77,12 @@ export function useReaderFixture(ordersOfA: number, ordersOfB: number, take: (fi
 
 /** The platform-admin path's role, as the server's platform procedures use it. */
 export function platformPool(max = 2): Sql {
-  return openPool(pg.platformUrl, { max, applicationName: 'palisade-test-platform' });
+  return onEngine(openPool(pg.platformUrl, { max, applicationName: 'palisade-test-platform' }));
 }
 
 /** Fixtures only: the owner is subject to FORCE RLS too, so data goes in through withTenant. */
 export function ownerPool(max = 2): Sql {
-  return openPool(pg.ownerUrl, { max, applicationName: 'palisade-test-owner' });
+  return onEngine(openPool(pg.ownerUrl, { max, applicationName: 'palisade-test-owner' }));
 }
 
 export function randomSlug(prefix = 't'): string {
@@ -164,6 +171,8 @@ export interface ServerOptions {
    * usage recorder, …); a given cache, rate limiter and credential cache are closed with the server.
    */
   deps?: DepsOverrides;
+  /** What the database is (the Citus suite); default: plain Postgres. */
+  engine?: Engine;
 }
 
 /** The server's defaults (config.ts) with the shipped catalog, wherever the tests run from. */
@@ -174,7 +183,7 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
   const platform = options.platformPool ?? platformPool();
   const credentialCache = options.deps?.credentialCache ?? new CredentialCache({ ttlMs: TEST_CONFIG.credentialCacheTtlMs });
   credentialCaches.add(credentialCache);
-  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform }, {
+  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform, engine: options.engine ?? pg.engine }, {
     clock: options.clock,
     sessionTtlMinutes: options.sessionTtlMinutes,
     ...options.deps,

@@ -4,7 +4,6 @@
  * fresh-machine path (embedded Postgres, migrations, demo seed, credentials.json, psql-level
  * isolation with those credentials, graceful shutdown with a request in flight, restart) and the startup refusal.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,56 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool } from '../db/client.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import type { CredentialsFile } from '../src/demo-credentials.js';
-import { startNodeArgs } from '../scripts/start-command.js';
 import { pg } from './harness.js';
+import { buildServer, listening, ordersSeenByEachDemoTenant, startServerProcess, stop } from './server-process.js';
 
-const root = path.resolve(import.meta.dirname, '..');
-// The command line `npm start` ends in: its node flags and compiled entry point.
-const { flags, entry } = startNodeArgs();
-beforeAll(() => {
-  // What `npm start` does before it runs the entry point.
-  execFileSync('npm', ['run', 'build:server', '--silent'], { cwd: root, stdio: 'inherit' });
-}, 120_000);
+beforeAll(buildServer, 120_000);
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-interface Running {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function startServer(env: Record<string, string>): Running {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'APP_DATABASE_URL', 'PLATFORM_DATABASE_URL', 'PORT', 'SEED_DEMO'].includes(k)),
-  );
-  const child = spawn(process.execPath, [...flags, entry], { cwd: root, env: { ...base, PORT: '0', ...env } });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
-async function listening(server: Running, timeoutMs = 60_000): Promise<string> {
-  const started = Date.now();
-  for (;;) {
-    const match = /Palisade is listening on (http:\/\/\S+)/.exec(server.stdout());
-    if (match?.[1] && server.stdout().includes('\n\n', match.index)) return match[1];
-    if (server.child.exitCode !== null) throw new Error(`server exited early:\n${server.stderr()}`);
-    if (Date.now() - started > timeoutMs) throw new Error(`server did not start:\n${server.stdout()}\n${server.stderr()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stop(server: Running): Promise<number | null> {
-  server.child.kill('SIGTERM');
-  return server.exited;
-}
 
 const portOpen = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -78,7 +35,7 @@ describe('npm start without DATABASE_URL (embedded Postgres)', () => {
   let credentials: CredentialsFile;
 
   it('starts Postgres, migrates, seeds the demo, prints URL and keys, writes credentials.json (0600)', async () => {
-    const server = startServer({ PALISADE_DATA_DIR: dataDir });
+    const server = startServerProcess({ PALISADE_DATA_DIR: dataDir });
     cleanups.push(() => void server.child.kill('SIGKILL'));
     const url = await listening(server);
     const file = path.join(dataDir, 'credentials.json');
@@ -91,17 +48,7 @@ describe('npm start without DATABASE_URL (embedded Postgres)', () => {
     expect(new URL(credentials.databaseUrl).port).not.toBe('5432');
 
     // The must-show: Acme's key lists only Acme's orders.
-    const counts = new Map<string, number>();
-    for (const t of credentials.tenants) {
-      const res = await fetch(`${url}/trpc/orders.list?input=${encodeURIComponent('{"limit":500}')}`, {
-        headers: { authorization: `Bearer ${t.apiKey}` },
-      });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as { result: { data: { items: { tenantId: string }[] } } };
-      expect(body.result.data.items.length).toBeGreaterThan(0);
-      expect(new Set(body.result.data.items.map((i) => i.tenantId))).toEqual(new Set([t.id]));
-      counts.set(t.slug, body.result.data.items.length);
-    }
+    const counts = await ordersSeenByEachDemoTenant(url, credentials);
     expect(counts.get('acme')).toBeGreaterThan(counts.get('wayne')!);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
 
@@ -158,7 +105,7 @@ describe('npm start without DATABASE_URL (embedded Postgres)', () => {
   });
 
   it('restarts on the same data without seeding again', async () => {
-    const server = startServer({ PALISADE_DATA_DIR: dataDir });
+    const server = startServerProcess({ PALISADE_DATA_DIR: dataDir });
     cleanups.push(() => void server.child.kill('SIGKILL'));
     await listening(server);
     const again = JSON.parse(fs.readFileSync(path.join(dataDir, 'credentials.json'), 'utf8')) as CredentialsFile;
@@ -188,7 +135,7 @@ describe('startup refusal', () => {
     const appUrl = new URL(pg.appUrl);
     appUrl.username = role;
     appUrl.password = password;
-    const server = startServer({
+    const server = startServerProcess({
       DATABASE_URL: pg.ownerUrl,
       APP_DATABASE_URL: appUrl.toString(),
       // Given, so the server does not reset the shared test role's password.
@@ -216,7 +163,7 @@ describe('startup refusal', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-catalog-'));
     cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     fs.writeFileSync(path.join(dir, 'catalog.yaml'), text);
-    return startServer({
+    return startServerProcess({
       DATABASE_URL: pg.ownerUrl,
       APP_DATABASE_URL: pg.appUrl,
       PLATFORM_DATABASE_URL: pg.platformUrl,

@@ -1,10 +1,13 @@
 /**
- * `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir]`.
+ * `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir] [--citus url]`.
  *
  * `--smoke` is for checking the bench's own code, not for measuring: a tiny seed (5 tenants × 2,000
  * orders, under its own prefix), 0.3 s DB measurements and 1 s HTTP ones, one round each, results
  * and the embedded Postgres under the temp directory (not bench/results, not bench/.data) unless
  * --out / --data-dir say otherwise. Every code path runs (DB layer, plans, HTTP); about a minute.
+ *
+ * `--citus <url>` runs the DB layer and the plans on a Citus cluster instead (the coordinator's
+ * superuser URL), on a modest seed by default; no HTTP, no --scale.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -27,9 +30,11 @@ export interface BenchArgs {
   httpRounds: number;
   outDir: string;
   dataDir: string;
+  /** `--citus`: a Citus coordinator's superuser URL; the run prepares, seeds and measures that database. */
+  citusUrl?: string;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir]
+export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir] [--citus url]
 
   --quick          200 tenants × 200,000 orders, short runs (under 3 minutes)
   --tenants N      tenants to seed (default 1000; --quick 200)
@@ -42,6 +47,11 @@ export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders 
 
   --smoke          checks the bench code, measures nothing: 5 tenants × 2,000 orders, 0.3 s DB / 1 s HTTP,
                    1 round; --out and --data-dir default to ${path.join(os.tmpdir(), 'palisade-bench-smoke')}
+
+  --citus url      a Citus coordinator's superuser URL: prepares that database (owner, migrations, logins,
+                   distribution), seeds 100 tenants × 100,000 orders unless told otherwise, and runs the DB
+                   layer (2 s per measurement, 1 and 8 clients) and the plans (Task Count) there; no HTTP.
+                   Seed keys under <data-dir>/citus. Writes <date>-citus[-quick|-smoke].json and .md
 
 Database: DATABASE_URL (a superuser, or the owner with BENCH_SUPERUSER_URL), else embedded Postgres.`;
 
@@ -69,6 +79,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
         rounds: { type: 'string' },
         out: { type: 'string' },
         'data-dir': { type: 'string' },
+        citus: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -79,10 +90,14 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
   const quick = values.quick ?? false;
   const smoke = values.smoke ?? false;
   if (quick && smoke) throw new UsageError('--quick and --smoke: choose one');
+  const citusUrl = values.citus;
+  if (citusUrl !== undefined && !/^postgres(ql)?:\/\//.test(citusUrl)) throw new UsageError(`--citus: expected a postgres:// URL, got "${citusUrl}"`);
+  const citus = citusUrl !== undefined;
+  if (citus && values.scale) throw new UsageError('--citus and --scale: the scale phase runs on plain Postgres only');
   const duration = positive(values.duration, 'duration', false);
   const rounds = positive(values.rounds, 'rounds', true);
-  const tenants = positive(values.tenants, 'tenants', true) ?? (smoke ? 5 : quick ? 200 : 1000);
-  const orders = positive(values.orders, 'orders', true) ?? (smoke ? 2_000 : quick ? 200_000 : 1_000_000);
+  const tenants = positive(values.tenants, 'tenants', true) ?? (smoke ? 5 : citus ? 100 : quick ? 200 : 1000);
+  const orders = positive(values.orders, 'orders', true) ?? (smoke ? 2_000 : citus ? 100_000 : quick ? 200_000 : 1_000_000);
   if (orders < tenants) throw new UsageError(`--orders: must be at least --tenants (${tenants}): every tenant gets an order`);
   const smokeDir = path.join(os.tmpdir(), 'palisade-bench-smoke');
   return {
@@ -92,12 +107,13 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
     tenants,
     orders,
     scale: values.scale ?? false,
-    dbDurationSec: duration ?? (smoke ? 0.3 : quick ? 1.5 : 5),
+    dbDurationSec: duration ?? (smoke ? 0.3 : quick ? 1.5 : citus ? 2 : 5),
     httpDurationSec: duration ?? (smoke ? 1 : quick ? 3 : 10),
     dbRounds: rounds ?? (smoke ? 1 : 3),
     httpRounds: rounds ?? (smoke || quick ? 1 : 2),
     outDir: path.resolve(values.out ?? (smoke ? path.join(smokeDir, 'results') : 'bench/results')),
     // --smoke does not take BENCH_DATA_DIR: that is where real runs keep their seed.
     dataDir: path.resolve(values['data-dir'] ?? (smoke ? path.join(smokeDir, 'data') : (env.BENCH_DATA_DIR ?? 'bench/.data'))),
+    ...(citus ? { citusUrl } : {}),
   };
 }

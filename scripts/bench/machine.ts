@@ -6,6 +6,7 @@ import type { Machine } from './report.js';
 export async function describeMachine(su: Sql): Promise<Machine> {
   const [pg] = await su<{ version: string; shared_buffers: string }[]>`
     select current_setting('server_version') as version, current_setting('shared_buffers') as shared_buffers`;
+  const [citus] = await su<{ version: string }[]>`select extversion as version from pg_extension where extname = 'citus'`;
   const cpus = os.cpus();
   return {
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
@@ -15,5 +16,6 @@ export async function describeMachine(su: Sql): Promise<Machine> {
     node: process.version,
     postgres: pg?.version ?? 'unknown',
     sharedBuffers: pg?.shared_buffers ?? 'unknown',
+    ...(citus ? { citus: citus.version } : {}),
   };
 }

@@ -17,7 +17,8 @@ export const BYPASS_ROLE = 'palisade_bench_bypass';
 const BENCH_DATABASE = 'palisade_bench';
 
 export interface BenchDatabase {
-  kind: 'embedded' | 'DATABASE_URL';
+  /** `citus`: `--citus <url>` (prepare-citus.ts). */
+  kind: 'embedded' | 'DATABASE_URL' | 'citus';
   /** Superuser on the bench database: roles, VACUUM, pg_prewarm, counting across tenants. */
   superuserUrl: string;
   ownerUrl: string;
@@ -36,7 +37,7 @@ interface Secrets {
   bypassPassword: string;
 }
 
-function loadSecrets(dataDir: string): Secrets {
+export function loadSecrets(dataDir: string): Secrets {
   const file = path.join(dataDir, 'bench-secrets.json');
   let stored: Partial<Secrets> = {};
   try {
@@ -136,10 +137,7 @@ export async function prepareBenchDatabase(dataDir: string, env: NodeJS.ProcessE
       platformUrl: withLogin(ownerUrl, PLATFORM_ROLE, secrets.platformPassword),
       bypassUrl: withLogin(ownerUrl, BYPASS_ROLE, secrets.bypassPassword),
       async stop() {
-        // A BYPASSRLS login must not outlive the run on a shared server.
-        const sql = openPool(superuserUrl, { max: 1, applicationName: 'palisade-bench' });
-        await sql.unsafe(`alter role ${BYPASS_ROLE} nologin`).catch(() => undefined);
-        await sql.end();
+        await disableBypassLogin(superuserUrl);
         await stopEmbedded?.();
       },
     };
@@ -150,10 +148,17 @@ export async function prepareBenchDatabase(dataDir: string, env: NodeJS.ProcessE
 }
 
 /** The baseline's role: ignores policies by attribute (BYPASSRLS), not by owning or being superuser. */
-async function createBypassRole(su: Sql, password: string): Promise<void> {
+export async function createBypassRole(su: Sql, password: string): Promise<void> {
   if (!/^[a-f0-9]{16,}$/.test(password)) throw new Error('bench bypass password must be hex');
   const [role] = await su`select 1 from pg_roles where rolname = ${BYPASS_ROLE}`;
   await su.unsafe(`${role ? 'alter' : 'create'} role ${BYPASS_ROLE} login nosuperuser bypassrls nocreatedb nocreaterole password '${password}'`);
   await su.unsafe(`grant usage on schema public to ${BYPASS_ROLE}`);
   await su.unsafe(`grant select on public.orders to ${BYPASS_ROLE}`);
+}
+
+/** A BYPASSRLS login must not outlive the run on a shared server. */
+export async function disableBypassLogin(superuserUrl: string): Promise<void> {
+  const sql = openPool(superuserUrl, { max: 1, applicationName: 'palisade-bench' });
+  await sql.unsafe(`alter role ${BYPASS_ROLE} nologin`).catch(() => undefined);
+  await sql.end();
 }

@@ -16,13 +16,16 @@ export interface Machine {
   node: string;
   postgres: string;
   sharedBuffers: string;
+  /** The Citus extension's version, on a Citus coordinator. */
+  citus?: string;
 }
 
 export interface Settings {
   quick: boolean;
   /** --smoke: a check of the bench code on a tiny seed; its figures mean nothing. */
   smoke?: boolean;
-  database: 'embedded' | 'DATABASE_URL';
+  /** `citus`: `--citus <url>`, the DB layer and plans only, on the cluster. */
+  database: 'embedded' | 'DATABASE_URL' | 'citus';
   tenants: number;
   orders: number;
   seedReused: boolean;
@@ -64,6 +67,7 @@ export interface TargetCheck {
 const fmt = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
 const mark = (pass: boolean) => (pass ? '✓' : '✗');
+const clients = (n: number) => `${n} client${n === 1 ? '' : 's'}`;
 
 function atLeast(name: string, goal: number, measured: number | undefined, unit = '×'): TargetCheck {
   return { name, goal: `≥ ${goal}${unit}`, measured: `${fmt(measured)}${unit}`, pass: measured !== undefined && measured >= goal };
@@ -78,7 +82,11 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[]
   const checks: TargetCheck[] = [];
   // The runner and the limit share the driver (postgres.js), so what is left is the setting and RLS.
   for (const cell of r.db.filter((c) => c.variant === 'runner')) {
-    checks.push(atLeast(`runner / limit, ${cell.query}, ${cell.concurrency} clients`, 0.95, cell.vsLimit));
+    checks.push(atLeast(`runner / limit, ${cell.query}, ${clients(cell.concurrency)}`, 0.95, cell.vsLimit));
+  }
+  // Issue 21: naming the tenant next to RLS costs nothing measurable (on Citus it should win).
+  for (const cell of r.db.filter((c) => c.variant === 'runner' && r.db.some((o) => o.variant === 'rls-only'))) {
+    checks.push(atLeast(`runner / rls-only, ${cell.query}, ${clients(cell.concurrency)}`, 0.95, cell.vsRlsOnly));
   }
   const dbErrors = r.db.reduce((a, c) => a + c.result.errors, 0);
   checks.push({ name: 'DB layer errors', goal: '0', measured: String(dbErrors), pass: dbErrors === 0 });
@@ -94,7 +102,10 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[]
     const rss = Math.max(r.http.maxRssMb.cacheOff ?? 0, r.http.maxRssMb.cacheOn ?? 0);
     checks.push(atMost('server RSS under load', 200, rss || undefined, ' MB', 0));
   }
-  for (const plan of r.plans) checks.push({ name: `plan: ${plan.name}`, goal: 'tenant-leading index, predicate in Index Cond', measured: plan.pass ? 'yes' : 'no', pass: plan.pass });
+  for (const plan of r.plans.filter((p) => p.goal !== undefined)) {
+    const measured = plan.taskCount === undefined ? (plan.pass ? 'yes' : 'no') : `Task Count: ${plan.taskCount}`;
+    checks.push({ name: `plan: ${plan.name}`, goal: plan.goal!, measured, pass: plan.pass });
+  }
   if (r.scale) {
     for (const c of r.scale.comparison) {
       checks.push(atMost(`scale: runner/limit drift, ${c.query}`, 5, c.ratioDrift === undefined ? undefined : c.ratioDrift * 100, '%', 1));
@@ -137,13 +148,13 @@ export function renderMarkdown(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
   const lines: string[] = [
-    `# Palisade benchmark, ${r.date}${s.quick ? ' (--quick)' : ''}${s.smoke ? ' (--smoke)' : ''}`,
+    `# Palisade benchmark, ${r.date}${s.database === 'citus' ? ' (--citus)' : ''}${s.quick ? ' (--quick)' : ''}${s.smoke ? ' (--smoke)' : ''}`,
     '',
     ...(s.smoke ? ['**--smoke: a check that the bench code runs, on a tiny seed with 0.3 s measurements. The figures and ✓/✗ below mean nothing.**', ''] : []),
-    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGb} GB RAM, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (${s.database}, shared_buffers ${m.sharedBuffers}).`,
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGb} GB RAM, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (${s.database}${m.citus ? ` ${m.citus}, coordinator` : ''}, shared_buffers ${m.sharedBuffers}).`,
     `Data: ${num(s.tenants)} tenants, ${num(s.orders)} orders (Zipf-skewed${s.seedReused ? ', reused seed' : `, seeded in ${(s.seedMs / 1000).toFixed(1)} s`})${s.otherOrders ? `, plus ${num(s.otherOrders)} orders of other tenants` : ''}.`,
     `DB layer: pool ${s.poolSize} per variant, ${s.concurrencies.join(' and ')} concurrent clients, ${s.dbRounds} interleaved rounds × ${(s.dbDurationMs / 1000).toFixed(1)} s per variant, median round shown. ` +
-      `HTTP: ${s.httpConnections.join(' and ')} connections, ${s.httpRounds} round(s) × ${s.httpDurationSec} s. Total ${Math.round(r.elapsedSec)} s.`,
+      `${r.http ? `HTTP: ${s.httpConnections.join(' and ')} connections, ${s.httpRounds} round(s) × ${s.httpDurationSec} s. ` : ''}Total ${Math.round(r.elapsedSec)} s.`,
     '',
     '## Targets',
     '',
@@ -153,13 +164,18 @@ export function renderMarkdown(r: BenchResults): string {
     '',
     '## DB layer',
     '',
-    'limit: explicit `WHERE tenant_id = $1` as a BYPASSRLS role, no transaction, prepared, on postgres.js. runner: the production tenant reader (`TenantReader`) as the app role, `select public.set_tenant($1)` and the statement in one `sql.batch` on a postgres.js pool, RLS supplying the tenant predicate. naive: Drizzle `db.transaction` + awaited `select public.set_tenant($1)` + query. Each on its own pool of the same size; the runner and the limit share the driver, so × limit is what the setting and RLS cost. Round trips counted on the wire.',
+    'limit: the statement with an explicit `WHERE tenant_id = $1`, as a BYPASSRLS role, no transaction, prepared, on postgres.js. ' +
+      `runner: the statement as production sends it (the tenant bound as $1; on plain Postgres the aggregate, like dataset queries, names it by the setting instead) through the production tenant reader (\`TenantReader\`) as the app role, RLS in force too: ${s.database === 'citus' ? '`BEGIN`, `select public.set_tenant($1)`, the statement and `COMMIT` in one flight on a reserved connection (Citus propagates the setting only inside a transaction block)' : '`select public.set_tenant($1)` and the statement in one `sql.batch` on a postgres.js pool'}. ` +
+      'bound (plain Postgres): the runner with the tenant bound in both statements (the aggregate then re-plans on every execution). ' +
+      'rls-only: the runner with no tenant predicate in the statement, RLS alone supplying it (what the runner sent before issue 21). ' +
+      'naive: Drizzle `db.transaction` + awaited `select public.set_tenant($1)` + the runner\'s statement. ' +
+      'Each on its own pool of the same size; the runner and the limit share the driver, so × limit is what the setting and RLS cost; the runner and rls-only differ only in the tenant predicate, so × rls-only is what naming the tenant costs or saves. Round trips counted on the wire.',
     '',
-    '| query | clients | variant | req/s | p50 ms | p95 ms | p99 ms | errors | round trips | × limit |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| query | clients | variant | req/s | p50 ms | p95 ms | p99 ms | errors | round trips | × limit | × rls-only |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...r.db.map(
       (c) =>
-        `| ${c.query} | ${c.concurrency} | ${c.variant} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} | ${c.result.errors} | ${fmt(c.roundTrips, 1)} | ${fmt(c.vsLimit)} |`,
+        `| ${c.query} | ${c.concurrency} | ${c.variant} | ${num(c.result.reqPerSec)} | ${fmt(c.result.p50)} | ${fmt(c.result.p95)} | ${fmt(c.result.p99)} | ${c.result.errors} | ${fmt(c.roundTrips, 1)} | ${fmt(c.vsLimit)} | ${c.vsRlsOnly === undefined ? '' : fmt(c.vsRlsOnly)} |`,
     ),
   ];
   const errors = r.db.filter((c) => c.firstError);
@@ -195,8 +211,9 @@ export function renderMarkdown(r: BenchResults): string {
   } else {
     lines.push(`Skipped: ${r.skipped.http ?? 'not run'}.`);
   }
-  lines.push('', '## Plans (EXPLAIN ANALYZE as the app role, in a tenant transaction)', '');
-  lines.push(...r.plans.map((p) => `- ${mark(p.pass)} ${p.name}: ${p.detail}${p.executionMs === undefined ? '' : ` (${fmt(p.executionMs, 3)} ms)`}`));
+  lines.push('', `## Plans (EXPLAIN ANALYZE as the app role, in a tenant transaction${s.database === 'citus' ? '; Citus `Task Count`: the shards the statement ran on' : ''})`, '');
+  // A plan without a goal is there to compare with: `·`, neither pass nor fail.
+  lines.push(...r.plans.map((p) => `- ${p.goal === undefined ? '·' : mark(p.pass)} ${p.name}: ${p.detail}${p.executionMs === undefined ? '' : ` (${fmt(p.executionMs, 3)} ms)`}`));
   lines.push('', '## Scale', '');
   if (r.scale) {
     const sc = r.scale;

@@ -71,9 +71,10 @@ export async function runScale(
   const su = openPool(opts.superuserUrl, { max: 1, applicationName: 'palisade-bench' });
   const owner = openPool(opts.ownerUrl, { max: 2, applicationName: 'palisade-bench' });
   const bypass = openPool(opts.bypassUrl, { max: opts.poolSize, applicationName: 'palisade-bench-limit' });
-  // The reader borrows this app-role pool (ended below); the naive variant, not measured here, shares it.
+  // The reader borrows this app-role pool (ended below); rls-only and naive, not measured here, share it.
   const app = openPool(opts.appUrl, { max: opts.poolSize, applicationName: 'palisade-bench-runner' });
-  const pools = { bypass, runner: new TenantReader(app), naive: drizzleOver(app) };
+  const runner = new TenantReader(app);
+  const pools = { bypass, runner, bound: runner, rlsOnly: runner, naive: drizzleOver(app), engine: runner.engine };
   const cells: ScaleCell[] = [];
   let prewarm: ScaleResult['prewarm'] = 'full scan';
   try {

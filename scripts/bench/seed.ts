@@ -42,11 +42,12 @@ function readKeys(file: string): KeysFile | undefined {
 
 /** Tenants `<prefix>-<n>` and their orders, counted as the superuser (across tenants). */
 async function existing(su: Sql, prefix: string): Promise<{ ids: Set<string>; orders: number }> {
-  const rows = await su<{ id: string; orders: string }[]>`
-    select t.id, (select count(*) from orders o where o.tenant_id = t.id) as orders
-    from tenants t
-    where left(t.slug, ${prefix.length + 1}) = ${`${prefix}-`} and substr(t.slug, ${prefix.length + 2}) ~ '^[0-9]+$'`;
-  return { ids: new Set(rows.map((r) => r.id)), orders: rows.reduce((a, r) => a + Number(r.orders), 0) };
+  const rows = await su<{ id: string }[]>`
+    select id from tenants
+    where left(slug, ${prefix.length + 1}) = ${`${prefix}-`} and substr(slug, ${prefix.length + 2}) ~ '^[0-9]+$'`;
+  // Counted in a second statement: Citus refuses a correlated subquery on orders under `tenants` (a reference table there).
+  const [{ n } = { n: '0' }] = await su<{ n: string }[]>`select count(*) as n from orders where tenant_id = any(${`{${rows.map((r) => r.id).join(',')}}`}::uuid[])`;
+  return { ids: new Set(rows.map((r) => r.id)), orders: Number(n) };
 }
 
 /**

@@ -3,11 +3,15 @@
  * back: two scratch tenants get one synthesised row in every tenant table, then, as the app role,
  * tenant A's context tries to read, update, delete, insert into and move rows into B, and no
  * context tries to read and write. A last check confirms a reused connection carries no tenant.
+ * On Citus the two tenants' shards are on workers, and the tenant rows themselves are committed
+ * (and deleted after): see runProbes.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type postgres from 'postgres';
+import { detectEngine, type Engine } from '../../db/citus.js';
 import type { Sql } from '../../db/client.js';
 import { quoteIdent } from '../lib/sql-text.js';
+import { tenantIdsOnWorkers } from './citus-workers.js';
 import type { Finding } from './findings.js';
 
 type Conn = postgres.ReservedSql;
@@ -131,14 +135,30 @@ async function attempt<T>(conn: Conn, fn: () => Promise<T>): Promise<{ ok: true;
 }
 
 /**
- * As the app role in tenant `tenantId`'s context, set as the server sets it (set_tenant), or with
- * no tenant when it is ''. Clearing uses set_config directly: any role may set a custom setting,
- * and the probes check what the policies do whoever set it.
+ * Scopes the transaction to `tenantId` as the server does (set_tenant), or to no tenant when it is
+ * ''. Otherwise SET LOCAL: any role may set a custom setting, the probes check what the policies
+ * do whoever set it, and on Citus only SET LOCAL reaches the workers' shards (set_config is never
+ * propagated, so a tenant set or cleared that way would leave the workers on the previous one).
  */
+async function scope(conn: Conn, app: AppRole, tenantId: string): Promise<void> {
+  if (tenantId && app.hasSetter) await conn`select public.set_tenant(${tenantId}::uuid)`;
+  else await conn.unsafe(`set local app.tenant_id = ${lit(tenantId)}`);
+}
+
+/** As the app role in tenant `tenantId`'s context, or with no tenant when it is ''. */
 async function asApp(conn: Conn, app: AppRole, tenantId: string): Promise<void> {
   await conn.unsafe(`set local role ${quoteIdent(app.name)}`);
-  if (tenantId && app.hasSetter) await conn`select public.set_tenant(${tenantId}::uuid)`;
-  else await conn`select set_config('app.tenant_id', ${tenantId}, true)`;
+  await scope(conn, app, tenantId);
+}
+
+/**
+ * Two scratch tenant ids. On Citus, ones whose shards sit on workers (two different ones when
+ * there are), so the probes cross the network as the server's queries do: a tenant whose shard
+ * is on the coordinator would pass even when the tenant setting never reaches a worker.
+ */
+async function scratchTenantIds(conn: Conn, engine: Engine): Promise<[string, string]> {
+  const picked = engine === 'citus' ? await tenantIdsOnWorkers(conn, 2) : [];
+  return [picked[0]?.id ?? randomUUID(), picked[1]?.id ?? randomUUID()];
 }
 
 interface AppRole {
@@ -149,6 +169,9 @@ interface AppRole {
 
 export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> {
   const findings: Finding[] = [];
+  const engine = await detectEngine(pool);
+  /** Scratch tenants committed outside the probe transaction (Citus only), deleted at the end. */
+  let committed: string[] = [];
   const conn = await pool.reserve();
   try {
     await conn`begin`;
@@ -184,9 +207,22 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
       }
     }
 
-    const [a, b] = [randomUUID(), randomUUID()];
-    for (const id of [a, b]) {
-      await conn`insert into public.tenants (id, slug, name) values (${id}, ${`audit-probe-${id.slice(0, 8)}`}, 'audit probe')`;
+    const [a, b] = await scratchTenantIds(conn, engine);
+    if (engine === 'citus') {
+      // Citus opens a connection per user, and what one user wrote in a transaction is invisible
+      // to another's: every probe statement, seeding included, runs as the app role. Only the
+      // owner may create tenants, so the two scratch ones are committed first (suspended, so they
+      // can never serve a request) and deleted at the end.
+      committed = [a, b];
+      for (const id of committed) {
+        await pool`insert into public.tenants (id, slug, name, status) values (${id}, ${scratchSlug(id)}, 'audit probe', 'suspended')`;
+      }
+      await conn.unsafe(`set local role ${quoteIdent(appRole)}`);
+      // One connection per worker: every savepoint below is replayed on each connection the
+      // transaction holds, and a fan-out query would otherwise open up to 16 per worker.
+      await conn`set local citus.max_adaptive_executor_pool_size = 1`;
+    } else {
+      for (const id of [a, b]) await conn`insert into public.tenants (id, slug, name) values (${id}, ${scratchSlug(id)}, 'audit probe')`;
     }
     const tables = await tenantTables(conn);
     const rowsA: Rows = new Map();
@@ -195,7 +231,7 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
       for (const [tenant, rows] of [[a, rowsA], [b, rowsB]] as const) {
         const statement = insertStatement(table, tenant, rows);
         const inserted = statement
-          ? await attemptKeep(conn, tenant, () => conn.unsafe(statement))
+          ? await attemptKeep(conn, app, tenant, () => conn.unsafe(statement))
           : { ok: false as const, message: 'a required column has a type the probe cannot fill' };
         if (inserted.ok && inserted.value[0]) rows.set(table.name, inserted.value[0] as Record<string, unknown>);
         else if (tenant === a) {
@@ -214,16 +250,19 @@ export async function runProbes(pool: Sql, appRole: string): Promise<Finding[]> 
   } finally {
     await conn`rollback`.catch(() => undefined);
     conn.release();
+    if (committed.length > 0) await pool`delete from public.tenants where id = any(${committed}::uuid[])`;
   }
   findings.push(...(await probeReuse(pool)));
   return findings;
 }
 
+const scratchSlug = (id: string) => `audit-probe-${id.slice(0, 8)}`;
+
 /** Like attempt, but keeps the effect (the row is needed later); the outer rollback removes it. */
-async function attemptKeep<T>(conn: Conn, tenantId: string, fn: () => Promise<T>) {
+async function attemptKeep<T>(conn: Conn, app: AppRole, tenantId: string, fn: () => Promise<T>) {
   await conn`savepoint palisade_seed`;
   try {
-    await conn`select set_config('app.tenant_id', ${tenantId}, true)`;
+    await scope(conn, app, tenantId);
     const value = await fn();
     await conn`release savepoint palisade_seed`;
     return { ok: true as const, value };

@@ -3,7 +3,7 @@ import { DrizzleQueryError } from 'drizzle-orm/errors';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { toAppError } from './error-mapping.js';
-import { databaseFailure } from './pg-errors.js';
+import { databaseFailure, violates } from './pg-errors.js';
 
 const server = (code: string) => new postgres.PostgresError({ code, message: `sqlstate ${code}` } as unknown as string);
 /** As postgres.js makes connection errors: a plain Error with a code. */
@@ -64,5 +64,19 @@ describe('toAppError for database failures', () => {
   it('leaves the other mappings alone', () => {
     expect(toAppError(server('23505'))).toMatchObject({ code: 'CONFLICT', reason: 'ALREADY_EXISTS', retryAfterSeconds: undefined });
     expect(toAppError(new Error('boom'))).toBeUndefined();
+  });
+});
+
+describe('violates', () => {
+  const unique = (fields: Record<string, string>) => new postgres.PostgresError({ code: '23505', ...fields } as unknown as string);
+  it('matches the constraint by name, with a Citus shard suffix, or quoted in a relayed message', () => {
+    expect(violates(wrapped(unique({ constraint_name: 'users_tenant_id_email_key', message: 'dup' })), 'users_tenant_id_email_key')).toBe(true);
+    expect(violates(unique({ constraint_name: 'users_tenant_id_email_key_102159', message: 'dup' }), 'users_tenant_id_email_key')).toBe(true);
+    expect(violates(unique({ message: 'duplicate key value violates unique constraint "users_tenant_id_email_key_102159"' }), 'users_tenant_id_email_key')).toBe(true);
+  });
+  it('does not match another constraint that shares a prefix, or no constraint', () => {
+    expect(violates(unique({ constraint_name: 'users_tenant_id_email_key_extra', message: 'dup' }), 'users_tenant_id_email_key')).toBe(false);
+    expect(violates(unique({ constraint_name: 'tenants_slug_key', message: 'dup' }), 'users_tenant_id_email_key')).toBe(false);
+    expect(violates(new Error('x'), 'tenants_slug_key')).toBe(false);
   });
 });

@@ -29,6 +29,19 @@ export function pgError(error: unknown): postgres.PostgresError | undefined {
   return undefined;
 }
 
+/**
+ * Whether `error` is Postgres naming `constraint`. On Citus the name carries the shard's suffix
+ * (`users_tenant_id_email_key_102159`), and an error relayed from a worker may have no
+ * constraint_name at all, only the message that quotes it.
+ */
+export function violates(error: unknown, constraint: string): boolean {
+  const pg = pgError(error);
+  if (!pg) return false;
+  const name = pg.constraint_name ?? /constraint "([^"]+)"/.exec(pg.message)?.[1];
+  if (name === undefined) return false;
+  return name === constraint || (name.startsWith(`${constraint}_`) && /^\d+$/.test(name.slice(constraint.length + 1)));
+}
+
 /** Class 22, data exception: a value Postgres cannot store (year 0, NUL bytes, bad casts…). */
 export function isDataException(error: unknown): boolean {
   return sqlState(error)?.startsWith('22') ?? false;

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Sql } from '../../db/client.js';
 import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import { AppError } from '../lib/errors.js';
-import { pgError, SQLSTATE } from '../lib/pg-errors.js';
+import { pgError, SQLSTATE, violates } from '../lib/pg-errors.js';
 import { findStoredAnswer, IDEMPOTENCY_KEY_CONSTRAINT, storeAnswer, type IdempotentRequest } from '../modules/idempotency/idempotency.service.js';
 import type { TenantPrincipal } from '../modules/credentials/credentials.service.js';
 import type { RequestHeaders } from '../access/request.js';
@@ -61,7 +61,7 @@ export function idempotentWithTenant(pool: Sql, tenantId: string, request: Idemp
       // The same key, sent concurrently, committed first: this mutation was rolled back, and the
       // first one's answer is this request's answer too.
       const pg = pgError(error);
-      if (pg?.code !== SQLSTATE.uniqueViolation || pg.constraint_name !== IDEMPOTENCY_KEY_CONSTRAINT) throw error;
+      if (pg?.code !== SQLSTATE.uniqueViolation || !violates(error, IDEMPOTENCY_KEY_CONSTRAINT)) throw error;
       const stored = await withTenant(pool, tenantId, (tx) => findStoredAnswer(tx, request));
       if (!stored.found) throw error;
       onReplay();

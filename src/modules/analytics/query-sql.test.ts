@@ -1,8 +1,9 @@
 import { fromPackageRoot } from '../../../db/package-root.js';
+import { fillPlaceholders } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { loadCatalog } from './catalog.js';
-import { planQuery } from './query-sql.js';
+import { planQuery, TENANT_BOUND, TENANT_PLACEHOLDER } from './query-sql.js';
 import { queryInput } from './query.service.js';
 
 const catalog = loadCatalog(fromPackageRoot('catalog.yaml'));
@@ -62,5 +63,13 @@ describe('planQuery', () => {
   it('with metrics only, neither groups nor orders', () => {
     const { sql } = render({ dataset: 'orders', metrics: ['order_count'] });
     expect(sql).toMatch(/^SELECT \(count\(\*\)\)::float8 AS "order_count" FROM "public"."orders" WHERE .* LIMIT \$1 OFFSET \$2$/);
+  });
+
+  it('on Citus binds the tenant as the first parameter, filled when the query runs (it routes to one shard)', () => {
+    const plan = planQuery(catalog, queryInput.parse({ dataset: 'orders', dimensions: ['region'], metrics: ['revenue'] }), TENANT_BOUND);
+    const { sql, params } = new PgDialect().sqlToQuery(plan.query);
+    expect(sql).toContain('FROM "public"."orders" WHERE "tenant_id" = $1::uuid GROUP BY 1');
+    const tenant = '00000000-0000-4000-8000-000000000001';
+    expect(fillPlaceholders(params, { [TENANT_PLACEHOLDER]: tenant })).toEqual([tenant, 1001, 0]);
   });
 });

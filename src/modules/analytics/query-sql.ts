@@ -12,6 +12,11 @@ import { containsPattern, quoteIdent } from '../../lib/sql-text.js';
 import { findDataset, type Catalog, type Dataset, type Dimension, type DimensionType, type Metric } from './catalog.js';
 import { FILTER_OPS, QUERY_LIMITS, type FilterNode, type QueryInput } from './query-input.js';
 
+/** The placeholder a plan's tenant predicate binds (TENANT_BOUND), filled with the tenant when the plan runs. */
+export const TENANT_PLACEHOLDER = 'tenantId';
+export const TENANT_BOUND = sql`${sql.placeholder(TENANT_PLACEHOLDER)}::uuid`;
+export const TENANT_BY_SETTING = currentTenantId;
+
 export interface QueryColumn {
   name: string;
   type: DimensionType;
@@ -343,10 +348,15 @@ function filterConditions(dataset: Dataset, filters: FilterNode[]): Condition[] 
  *   caller would get a column it did not ask for); the message names the default time dimension.
  * - Order: the requested `orderBy`, then every dimension not already named, ascending, so paging
  *   with offset is stable. With no orderBy that is simply the dimensions in the order requested.
- * - Besides the table's RLS policy, the WHERE clause names the transaction's tenant itself: if a
- *   table ever lost its policy after the startup guard ran, the query still reads one tenant only.
+ * - Besides the table's RLS policy, the WHERE clause names the tenant itself: if a table ever lost
+ *   its policy after the startup guard ran, the query still reads one tenant only. `tenant` is
+ *   that expression: by default the transaction's setting (TENANT_BY_SETTING); on Citus a bound
+ *   `sql.placeholder(TENANT_PLACEHOLDER)` (TENANT_BOUND), filled when the query runs, because only
+ *   a value routes the query to the tenant's shard (the policy's predicate never prunes). On plain
+ *   Postgres a bound tenant made prepared aggregates re-plan on every execution (12–18% fewer
+ *   per second in the bench, docs/citus.md), so there the setting stays.
  */
-export function planQuery(catalog: Catalog, input: QueryInput): QueryPlan {
+export function planQuery(catalog: Catalog, input: QueryInput, tenant: SQL = TENANT_BY_SETTING): QueryPlan {
   const dataset = requireDataset(catalog, input.dataset);
   const dimensionNames = dataset.dimensions.map((d) => d.name);
   const metricNames = dataset.metrics.map((m) => m.name);
@@ -408,7 +418,7 @@ export function planQuery(catalog: Catalog, input: QueryInput): QueryPlan {
     ...dimensions.map((d) => `${outputValue(d, isTime(d.type) ? input.timeGrain : undefined)} AS ${quoteIdent(d.name)}`),
     ...metrics.map((m) => `(${m.sql})::float8 AS ${quoteIdent(m.name)}`),
   ];
-  const where = [sql`${sql.raw(quoteIdent('tenant_id'))} = ${currentTenantId}`, ...conditions.filter((c) => c.on === 'dimension').map((c) => sql`(${c.sql})`)];
+  const where = [sql`${sql.raw(quoteIdent('tenant_id'))} = ${tenant}`, ...conditions.filter((c) => c.on === 'dimension').map((c) => sql`(${c.sql})`)];
   const having = conditions.filter((c) => c.on === 'metric').map((c) => sql`(${c.sql})`);
   const groupBy = dimensions.length > 0 ? sql` GROUP BY ${sql.raw(dimensions.map((_, i) => String(i + 1)).join(', '))}` : sql``;
   const havingSql = having.length > 0 ? sql` HAVING ${sql.join(having, sql` AND `)}` : sql``;

@@ -3,16 +3,17 @@
  * tenant transaction (RLS decides which rows exist). The input's shape and limits live in
  * query-input.ts, SQL building in query-sql.ts.
  */
-import { sql } from 'drizzle-orm';
+import { fillPlaceholders, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { LRUCache } from 'lru-cache';
+import type { Engine } from '../../../db/citus.js';
 import type { TenantReader } from '../../../db/tenant-read.js';
-import type { TenantDb } from '../../../db/tenant-tx.js';
+import { tenantOf, type TenantDb } from '../../../db/tenant-tx.js';
 import { AppError } from '../../lib/errors.js';
 import { isDataException, SQLSTATE, sqlState } from '../../lib/pg-errors.js';
 import { findDataset, type Catalog } from './catalog.js';
 import { FILTER_OPS, QUERY_LIMITS, TIME_GRAINS, type QueryInput } from './query-input.js';
-import { planQuery, type QueryColumn, type QueryPlan } from './query-sql.js';
+import { planQuery, TENANT_BOUND, TENANT_BY_SETTING, TENANT_PLACEHOLDER, type QueryColumn, type QueryPlan } from './query-sql.js';
 
 export { parseQueryInput, queryInput, type QueryInput } from './query-input.js';
 
@@ -55,7 +56,7 @@ function resultOf(plan: QueryPlan, input: QueryInput, rows: readonly Record<stri
  * query.
  */
 export async function runQuery(tx: TenantDb, catalog: Catalog, input: QueryInput, options: { statementTimeoutMs: number }): Promise<QueryResult> {
-  const plan = planQuery(catalog, input);
+  const plan = planQuery(catalog, input, sql`${tenantOf(tx)}::uuid`);
   const timeout = String(Math.max(1, Math.floor(options.statementTimeoutMs)));
   try {
     // Both are sent before either answer arrives; the connection runs them in order.
@@ -90,17 +91,21 @@ export function inputKey(input: QueryInput): string {
   return JSON.stringify(input);
 }
 
-/** The plan and its SQL text for `input`, built once per catalog and distinct input. */
-function compile(catalog: Catalog, input: QueryInput, key: string): Compiled {
+/**
+ * The plan and its SQL text for `input`, built once per catalog, engine and distinct input. The
+ * tenant is bound on Citus (it routes the query) and read from the setting elsewhere (planQuery).
+ */
+function compile(catalog: Catalog, input: QueryInput, key: string, engine: Engine): Compiled {
   let cache = compiledQueries.get(catalog);
   if (!cache) compiledQueries.set(catalog, (cache = new LRUCache({ max: MAX_COMPILED })));
-  let compiled = cache.get(key);
+  const cacheKey = `${engine} ${key}`;
+  let compiled = cache.get(cacheKey);
   if (!compiled) {
-    const plan = planQuery(catalog, input);
+    const plan = planQuery(catalog, input, engine === 'citus' ? TENANT_BOUND : TENANT_BY_SETTING);
     const { sql: text, params } = dialect.sqlToQuery(plan.query);
     const count = dialect.sqlToQuery(plan.count);
     compiled = { plan, text, params, count: { text: count.sql, params: count.params } };
-    cache.set(key, compiled);
+    cache.set(cacheKey, compiled);
   }
   return compiled;
 }
@@ -117,9 +122,9 @@ export async function readQuery(
   input: QueryInput,
   options: { statementTimeoutMs: number; inputKey?: string },
 ): Promise<QueryResult> {
-  const { plan, text, params } = compile(catalog, input, options.inputKey ?? inputKey(input));
+  const { plan, text, params } = compile(catalog, input, options.inputKey ?? inputKey(input), reader.engine);
   try {
-    return resultOf(plan, input, await reader.query(tenantId, text, params, { statementTimeoutMs: options.statementTimeoutMs }));
+    return resultOf(plan, input, await reader.query(tenantId, text, fillPlaceholders(params, { [TENANT_PLACEHOLDER]: tenantId }), { statementTimeoutMs: options.statementTimeoutMs }));
   } catch (error) {
     throw queryError(error, options.statementTimeoutMs);
   }
@@ -133,9 +138,9 @@ export async function readCount(
   input: QueryInput,
   options: { statementTimeoutMs: number; inputKey?: string },
 ): Promise<number> {
-  const { count } = compile(catalog, input, options.inputKey ?? inputKey(input));
+  const { count } = compile(catalog, input, options.inputKey ?? inputKey(input), reader.engine);
   try {
-    const [row] = await reader.query(tenantId, count.text, count.params, { statementTimeoutMs: options.statementTimeoutMs });
+    const [row] = await reader.query(tenantId, count.text, fillPlaceholders(count.params, { [TENANT_PLACEHOLDER]: tenantId }), { statementTimeoutMs: options.statementTimeoutMs });
     return Number(row?.['count'] ?? 0);
   } catch (error) {
     throw queryError(error, options.statementTimeoutMs);

@@ -6,7 +6,7 @@
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { apiKeys, RATE_LIMIT_PATTERN, roleAtLeast, TENANT_ROLES, type TenantRole } from '../../../db/schema/index.js';
-import { afterCommit, type TenantDb } from '../../../db/tenant-tx.js';
+import { afterCommit, ownTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { generateTenantKey } from '../../lib/api-key.js';
 import { DAY_MS } from '../../lib/clock.js';
 import { AppError, notFound } from '../../lib/errors.js';
@@ -110,7 +110,7 @@ function requireRoleAtMost(role: TenantRole, callerRole: TenantRole, doing: stri
 /** The key, locked for the rest of the transaction so concurrent revoke/rotate serialise. */
 async function lockKey(tx: TenantDb, id: string): Promise<KeyRow> {
   // Another tenant's key is invisible under RLS: it is "not found", exactly like a missing id.
-  const [row] = await tx.select().from(apiKeys).where(eq(apiKeys.id, id)).for('update');
+  const [row] = await tx.select().from(apiKeys).where(and(ownTenant(tx, apiKeys), eq(apiKeys.id, id))).for('update');
   if (!row) throw notFound('API key');
   return row;
 }
@@ -161,7 +161,7 @@ export async function listApiKeys(tx: TenantDb, input: ListApiKeysInput, now: Da
   const rows = await tx
     .select()
     .from(apiKeys)
-    .where(and(...(input.includeRevoked ? [] : [isNull(apiKeys.revokedAt)])))
+    .where(and(ownTenant(tx, apiKeys), ...(input.includeRevoked ? [] : [isNull(apiKeys.revokedAt)])))
     .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))
     .limit(input.limit + 1)
     .offset(input.offset);
@@ -180,7 +180,7 @@ export async function revokeApiKey(tx: TenantDb, input: KeyIdInput, { callerRole
   const current = await lockKey(tx, input.keyId);
   requireRoleAtMost(current.role as TenantRole, callerRole, 'revoke');
   if (current.revokedAt) return toApiKey(current, now);
-  const [row] = await tx.update(apiKeys).set({ revokedAt: now }).where(eq(apiKeys.id, current.id)).returning();
+  const [row] = await tx.update(apiKeys).set({ revokedAt: now }).where(and(ownTenant(tx, apiKeys), eq(apiKeys.id, current.id))).returning();
   if (!row) throw new Error('update returned no row');
   await recordAuditEvent(tx, actor, {
     action: 'api_key.revoke',
@@ -215,7 +215,7 @@ export async function rotateApiKey(
   const previousExpiresAt = old.expiresAt;
   const oldExpiresAt = previousExpiresAt && previousExpiresAt < graceEnd ? previousExpiresAt : graceEnd;
   const created = await insertKey(tx, slug, { name: old.name, role, expiresAt: previousExpiresAt, rateLimit: old.rateLimit, createdAt: now });
-  const [previous] = await tx.update(apiKeys).set({ expiresAt: oldExpiresAt }).where(eq(apiKeys.id, old.id)).returning();
+  const [previous] = await tx.update(apiKeys).set({ expiresAt: oldExpiresAt }).where(and(ownTenant(tx, apiKeys), eq(apiKeys.id, old.id))).returning();
   if (!previous) throw new Error('update returned no row');
   await recordAuditEvent(tx, actor, {
     action: 'api_key.rotate',

@@ -76,7 +76,9 @@ function inserts(rows: Row[]): SQL[] {
 }
 
 /**
- * One INSERT of many rows with a single jsonb parameter. Drizzle's `values(rows)` builds a
+ * One INSERT of many rows with a single jsonb parameter. `on conflict … do nothing` never fires
+ * (ids are fresh uuids); on Citus it keeps the INSERT … SELECT off the COPY path, which row-level
+ * security refuses. Drizzle's `values(rows)` builds a
  * parameter per cell, which cost ~5% of the CPU of every cached query at a few thousand reads per
  * second; tenant_id comes from the setting, as for every tenant insert.
  */
@@ -84,7 +86,8 @@ function insertRows(rows: Row[]): SQL {
   const json = `[${rows.join(',')}]`;
   return sql`insert into ${auditEvents} (at, action, actor_type, actor_id, target_type, target_id, request_id, source_ip, details)
     select at, action, actor_type, actor_id, target_type, target_id, request_id, source_ip, details
-    from jsonb_to_recordset(${json}::jsonb) as r(at timestamptz, action text, actor_type text, actor_id text, target_type text, target_id text, request_id text, source_ip text, details jsonb)`;
+    from jsonb_to_recordset(${json}::jsonb) as r(at timestamptz, action text, actor_type text, actor_id text, target_type text, target_id text, request_id text, source_ip text, details jsonb)
+    on conflict (tenant_id, id) do nothing`;
 }
 
 /** Events beyond this many per tenant between flushes are dropped (and counted in the log). */

@@ -7,7 +7,7 @@ import { and, desc, eq, gte, like, lt, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../../db/client.js';
 import { auditEvents, platformAuditEvents } from '../../../db/schema/index.js';
-import type { TenantDb } from '../../../db/tenant-tx.js';
+import { ownTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { page, pageInput } from '../../lib/paging.js';
 
 /** Who made a change, and from where. Built from the verified principal, or by the CLI. */
@@ -93,7 +93,7 @@ export async function listAuditEvents(tx: TenantDb, input: ListAuditEventsInput)
   const rows = await tx
     .select()
     .from(auditEvents)
-    .where(and(...filters(auditEvents, input)))
+    .where(and(ownTenant(tx, auditEvents), ...filters(auditEvents, input)))
     .orderBy(desc(auditEvents.at), desc(auditEvents.id))
     .limit(input.limit + 1)
     .offset(input.offset);

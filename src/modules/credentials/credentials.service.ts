@@ -4,7 +4,10 @@
  * functions `resolve_tenant_api_key`, `resolve_session` and `resolve_platform_admin_key`
  * (db/migrations/0001, 0004), which the app role may execute but whose tables it cannot read.
  */
+import type postgres from 'postgres';
+import { engineOf } from '../../../db/citus.js';
 import type { Sql } from '../../../db/client.js';
+import { inTransactionFlight } from '../../../db/tenant-read.js';
 import type { TenantRole } from '../../../db/schema/index.js';
 import { parseKey, type ParsedKey } from '../../lib/api-key.js';
 import { AppError, type ReasonOf } from '../../lib/errors.js';
@@ -61,6 +64,16 @@ export async function resolveCredential(pool: Sql, secret: string, now: Date, ca
   return cache.resolve(parsed.hash, now, () => lookUpCredential(pool, parsed, now));
 }
 
+/**
+ * A tenant credential's lookup function sets the tenant with SET LOCAL; on Citus that reaches the
+ * workers only inside a transaction block, so there it runs in one (still one round trip).
+ */
+async function lookUp<R>(pool: Sql, query: (sql: Sql | postgres.ReservedSql) => postgres.PendingQuery<postgres.Row[]>): Promise<R[]> {
+  if (engineOf(pool) !== 'citus') return (await query(pool)) as unknown as R[];
+  const [rows] = await inTransactionFlight(pool, (conn) => [query(conn)]);
+  return rows as R[];
+}
+
 // One round trip. The credential's own expiry comes back as epoch milliseconds (a number, not a
 // timestamp: Drizzle replaces the pool's date parsers) for the cache to check on later requests.
 async function lookUpCredential(pool: Sql, parsed: ParsedKey, now: Date): Promise<ResolvedCredential> {
@@ -75,11 +88,11 @@ async function lookUpCredential(pool: Sql, parsed: ParsedKey, now: Date): Promis
     return { principal: { kind: 'platform', keyId: key.key_id }, expiresAt: expiryOf(key) };
   }
   if (parsed.kind === 'session') {
-    const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; user_id: string; user_disabled: boolean; must_change_password: boolean })[]>`
+    const [row] = await lookUp<KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; user_id: string; user_disabled: boolean; must_change_password: boolean }>(pool, (sql) => sql`
       select session_id as key_id, tenant_id, tenant_status, role, user_id, user_disabled, must_change_password,
         revoked_at is not null as revoked, expires_at <= ${at}::timestamptz as expired,
         extract(epoch from expires_at)::float8 * 1000 as expires_ms
-      from resolve_session(${parsed.slug}, ${parsed.hash})`;
+      from resolve_session(${parsed.slug}, ${parsed.hash})`);
     const session = checkUsable(row, SESSION);
     if (session.user_disabled) throw unauthorized('USER_DISABLED', 'This user has been disabled; ask a tenant admin.');
     checkTenantActive(session.tenant_status);
@@ -97,11 +110,11 @@ async function lookUpCredential(pool: Sql, parsed: ParsedKey, now: Date): Promis
       expiresAt: expiryOf(session),
     };
   }
-  const [row] = await pool<(KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; rate_limit: string | null })[]>`
+  const [row] = await lookUp<KeyRow & { tenant_id: string; tenant_status: string; role: TenantRole; rate_limit: string | null }>(pool, (sql) => sql`
     select key_id, tenant_id, tenant_status, role, rate_limit,
       revoked_at is not null as revoked, coalesce(expires_at <= ${at}::timestamptz, false) as expired,
       extract(epoch from expires_at)::float8 * 1000 as expires_ms
-    from resolve_tenant_api_key(${parsed.slug}, ${parsed.hash})`;
+    from resolve_tenant_api_key(${parsed.slug}, ${parsed.hash})`);
   const key = checkUsable(row);
   checkTenantActive(key.tenant_status);
   return {

@@ -21,13 +21,13 @@ interface Pending {
  * time and later ones only move it forward. One JSON parameter: Drizzle's pool serializers do not
  * send JS arrays.
  */
-function updates(entry: Pending): SQL[] {
+function updates(tenantId: string, entry: Pending): SQL[] {
   const out: SQL[] = [];
   for (const [table, times] of [['api_keys', entry.keys], ['sessions', entry.sessions]] as const) {
     if (times.size === 0) continue;
     const rows = JSON.stringify([...times].map(([id, at]) => ({ id, at: at.toISOString() })));
     out.push(sql`update ${sql.identifier(table)} t set last_used_at = greatest(t.last_used_at, u.at)
-      from json_to_recordset(${rows}::json) as u(id uuid, at timestamptz) where t.id = u.id`);
+      from json_to_recordset(${rows}::json) as u(id uuid, at timestamptz) where t.tenant_id = ${tenantId}::uuid and t.id = u.id`);
   }
   return out;
 }
@@ -53,10 +53,10 @@ export class LastUsedRecorder extends BatchWriter {
     const failures: unknown[] = [];
     await this.eachGroup(batch, {
       weight: (entry) => entry.keys.size + entry.sessions.size,
-      group: (shares) => writeEachTenant(this.pool, new Map([...shares].map(([tenantId, entry]) => [tenantId, updates(entry)]))),
+      group: (shares) => writeEachTenant(this.pool, new Map([...shares].map(([tenantId, entry]) => [tenantId, updates(tenantId, entry)]))),
       one: (tenantId, entry) =>
         withTenant(this.pool, tenantId, async (tx) => {
-          for (const update of updates(entry)) await tx.execute(update);
+          for (const update of updates(tenantId, entry)) await tx.execute(update);
         }).catch((error: unknown) => void failures.push(error)),
     });
     if (failures.length > 0) throw failures[0];

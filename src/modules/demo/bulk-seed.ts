@@ -8,10 +8,9 @@
  * (seed, tenant index, row number), never random(), so the same seed gives the same data.
  */
 import { sql } from 'drizzle-orm';
-import { currentTenantId } from '../../../db/schema/tenancy.js';
 import { z } from 'zod';
 import type { Sql } from '../../../db/client.js';
-import { withTenant, type TenantDb } from '../../../db/tenant-tx.js';
+import { tenantOf, withTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { AppError } from '../../lib/errors.js';
 import type { Actor } from '../audit-log/audit.service.js';
 import { NO_CACHES_TO_REPORT, tenantSlug } from '../tenants/tenant-admin.service.js';
@@ -201,14 +200,16 @@ async function loadTenantRows(
   tx: TenantDb,
   spec: { index: number; slug: string; name: string; customers: number; orders: number; seed: number; today: string },
 ): Promise<void> {
+  // `on conflict … do nothing` never fires (fresh ids); on Citus it keeps INSERT … SELECT off the COPY path RLS refuses.
   await tx.execute(sql`
     insert into customers (name, email)
     select ${spec.name} || ' customer ' || g, 'customer' || g || '@' || ${spec.slug} || '.example'
-    from generate_series(1, ${spec.customers}::int) g`);
+    from generate_series(1, ${spec.customers}::int) g
+    on conflict (tenant_id, id) do nothing`);
   // 2^53 - 1: the hash's low 53 bits fit a double exactly, giving u in [0, 1). The tenant is
   // named as well as left to the policy: a superuser owner (a bench on DATABASE_URL) bypasses RLS.
   await tx.execute(sql`
-    with c as (select array_agg(id order by email) as ids, count(*)::int as n from customers where tenant_id = ${currentTenantId})
+    with c as (select array_agg(id order by email) as ids, count(*)::int as n from customers where tenant_id = ${tenantOf(tx)}::uuid)
     insert into orders (customer_id, region, amount, order_date, status, created_at)
     select
       c.ids[1 + floor(c.n * power(u.u1, 2))::int],
@@ -228,7 +229,8 @@ async function loadTenantRows(
         (hashint8extended(key.k, ${spec.seed}::bigint * 8 + 5) & 9007199254740991)::float8 / 9007199254740992 as u5,
         (hashint8extended(key.k, ${spec.seed}::bigint * 8 + 6) & 9007199254740991)::float8 / 9007199254740992 as u6
     ) u
-    cross join lateral (select ${spec.today}::date - floor(730 * power(u.u5, 1.5))::int as day) d`);
+    cross join lateral (select ${spec.today}::date - floor(730 * power(u.u5, 1.5))::int as day) d
+    on conflict (tenant_id, id) do nothing`);
 }
 
 /**

@@ -2,7 +2,7 @@ import { and, asc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { compiledSelect, type CompiledRead } from '../../../db/compiled-select.js';
 import { customers } from '../../../db/schema/index.js';
-import type { TenantDb } from '../../../db/tenant-tx.js';
+import { ownTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { AppError, notFound } from '../../lib/errors.js';
 import { SQLSTATE, sqlState } from '../../lib/pg-errors.js';
 import { containsPattern } from '../../lib/sql-text.js';
@@ -39,7 +39,7 @@ function emailTaken(error: unknown): never {
 }
 
 export async function listCustomers(tx: TenantDb, input: z.infer<typeof listCustomersInput>) {
-  const where: SQL[] = [];
+  const where: SQL[] = [ownTenant(tx, customers)];
   if (input.search) {
     const pattern = containsPattern(input.search);
     where.push(or(ilike(customers.name, pattern), ilike(customers.email, pattern)) as SQL);
@@ -70,7 +70,7 @@ export async function createCustomer(tx: TenantDb, input: z.infer<typeof createC
 
 export async function updateCustomer(tx: TenantDb, input: z.infer<typeof updateCustomerInput>): Promise<Customer> {
   const { id: customerId, ...patch } = input;
-  const [row] = await tx.update(customers).set(patch).where(eq(customers.id, customerId)).returning().catch(emailTaken);
+  const [row] = await tx.update(customers).set(patch).where(and(ownTenant(tx, customers), eq(customers.id, customerId))).returning().catch(emailTaken);
   if (!row) throw notFound('customer');
   return toCustomer(row);
 }
@@ -78,7 +78,7 @@ export async function updateCustomer(tx: TenantDb, input: z.infer<typeof updateC
 export async function deleteCustomer(tx: TenantDb, input: z.infer<typeof customerIdInput>): Promise<{ id: string }> {
   const [row] = await tx
     .delete(customers)
-    .where(eq(customers.id, input.id))
+    .where(and(ownTenant(tx, customers), eq(customers.id, input.id)))
     .returning({ id: customers.id })
     .catch((error: unknown) => {
       if (sqlState(error) === SQLSTATE.foreignKeyViolation) {

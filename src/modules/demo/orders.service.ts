@@ -2,7 +2,7 @@ import { and, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { ORDER_STATUSES, orders } from '../../../db/schema/index.js';
 import { compiledSelect, type CompiledRead } from '../../../db/compiled-select.js';
-import type { TenantDb } from '../../../db/tenant-tx.js';
+import { ownTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { notFound } from '../../lib/errors.js';
 import { SQLSTATE, sqlState } from '../../lib/pg-errors.js';
 import { page, pageInput } from '../../lib/paging.js';
@@ -61,7 +61,7 @@ function customerMissing(error: unknown): never {
 }
 
 export async function listOrders(tx: TenantDb, input: z.infer<typeof listOrdersInput>) {
-  const where: SQL[] = [];
+  const where: SQL[] = [ownTenant(tx, orders)];
   if (input.region) where.push(eq(orders.region, input.region));
   if (input.status) where.push(eq(orders.status, input.status));
   if (input.customerId) where.push(eq(orders.customerId, input.customerId));
@@ -94,13 +94,13 @@ export async function createOrder(tx: TenantDb, input: z.infer<typeof createOrde
 
 export async function updateOrder(tx: TenantDb, input: z.infer<typeof updateOrderInput>): Promise<Order> {
   const { id: orderId, ...patch } = input;
-  const [row] = await tx.update(orders).set(patch).where(eq(orders.id, orderId)).returning().catch(customerMissing);
+  const [row] = await tx.update(orders).set(patch).where(and(ownTenant(tx, orders), eq(orders.id, orderId))).returning().catch(customerMissing);
   if (!row) throw notFound('order');
   return toOrder(row);
 }
 
 export async function deleteOrder(tx: TenantDb, input: z.infer<typeof orderIdInput>): Promise<{ id: string }> {
-  const [row] = await tx.delete(orders).where(eq(orders.id, input.id)).returning({ id: orders.id });
+  const [row] = await tx.delete(orders).where(and(ownTenant(tx, orders), eq(orders.id, input.id))).returning({ id: orders.id });
   if (!row) throw notFound('order');
   return row;
 }

@@ -5,7 +5,7 @@
  */
 import { and, eq, lt, sql } from 'drizzle-orm';
 import { idempotencyKeys } from '../../../db/schema/index.js';
-import type { TenantDb } from '../../../db/tenant-tx.js';
+import { ownTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { AppError } from '../../lib/errors.js';
 
 /** How long an answer is kept and replayed. */
@@ -36,10 +36,10 @@ export async function findStoredAnswer(tx: TenantDb, request: IdempotentRequest)
       expired: sql<boolean>`${idempotencyKeys.createdAt} < now() - make_interval(hours => ${IDEMPOTENCY_TTL_HOURS})`,
     })
     .from(idempotencyKeys)
-    .where(and(eq(idempotencyKeys.credential, request.credential), eq(idempotencyKeys.key, request.key)));
+    .where(and(ownTenant(tx, idempotencyKeys), eq(idempotencyKeys.credential, request.credential), eq(idempotencyKeys.key, request.key)));
   if (!row) return { found: false };
   if (row.expired) {
-    await tx.delete(idempotencyKeys).where(and(eq(idempotencyKeys.credential, request.credential), eq(idempotencyKeys.key, request.key)));
+    await tx.delete(idempotencyKeys).where(and(ownTenant(tx, idempotencyKeys), eq(idempotencyKeys.credential, request.credential), eq(idempotencyKeys.key, request.key)));
     return { found: false };
   }
   if (row.requestHash !== request.requestHash) {
@@ -60,7 +60,9 @@ export const IDEMPOTENCY_KEY_CONSTRAINT = 'idempotency_keys_tenant_id_credential
  * violation), which rolls the mutation back: the caller then answers with the stored answer.
  */
 export async function storeAnswer(tx: TenantDb, request: IdempotentRequest, response: unknown): Promise<void> {
-  await tx.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, sql`now() - make_interval(hours => ${IDEMPOTENCY_TTL_HOURS})`));
+  await tx
+    .delete(idempotencyKeys)
+    .where(and(ownTenant(tx, idempotencyKeys), lt(idempotencyKeys.createdAt, sql`now() - make_interval(hours => ${IDEMPOTENCY_TTL_HOURS})`)));
   // Wrapped, so an answer of `undefined` or `null` is stored as JSON too.
   await tx.insert(idempotencyKeys).values({ ...request, response: { value: response } });
 }

@@ -12,7 +12,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Sql } from '../../../db/client.js';
 import { sessions, users } from '../../../db/schema/index.js';
-import { afterCommit, withTenant, type TenantDb } from '../../../db/tenant-tx.js';
+import { afterCommit, ownTenant, withTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { generateSessionToken } from '../../lib/api-key.js';
 import { AppError } from '../../lib/errors.js';
 import { DECOY_HASH, hashPassword, needsRehash, verifyPassword } from '../../lib/password.js';
@@ -100,7 +100,7 @@ export async function signIn(pool: Sql, input: LoginInput, context: SignInContex
       }),
     );
 
-  const [user] = await withTenant(pool, tenantId, (tx) => tx.select().from(users).where(eq(users.email, input.email)));
+  const [user] = await withTenant(pool, tenantId, (tx) => tx.select().from(users).where(and(ownTenant(tx, users), eq(users.email, input.email))));
   // Verified even when there is no such user, so the response time does not say whether it exists.
   // A hash made with older, cheaper parameters is verified while its replacement is computed from
   // the given password, right or not: either answer then costs about one current-cost hash, like
@@ -132,7 +132,7 @@ export async function signIn(pool: Sql, input: LoginInput, context: SignInContex
       const [fresh] = await tx
         .update(users)
         .set(newHash ? { lastLoginAt: now, passwordHash: newHash } : { lastLoginAt: now })
-        .where(and(eq(users.id, user.id), isNull(users.disabledAt), eq(users.passwordHash, checkedHash)))
+        .where(and(ownTenant(tx, users), eq(users.id, user.id), isNull(users.disabledAt), eq(users.passwordHash, checkedHash)))
         .returning();
       if (!fresh) return undefined;
       const [session] = await tx
@@ -153,7 +153,7 @@ export async function signIn(pool: Sql, input: LoginInput, context: SignInContex
     // again against what is stored now, so a password change since the first check still refuses
     // (and a disabled user still fails the update's condition).
     const [current] = await withTenant(pool, tenantId, (tx) =>
-      tx.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id)),
+      tx.select({ passwordHash: users.passwordHash }).from(users).where(and(ownTenant(tx, users), eq(users.id, user.id))),
     );
     if (current && (await verifyPassword(input.password, current.passwordHash))) opened = await openSession(current.passwordHash);
   }
@@ -189,14 +189,14 @@ export async function changePassword(
 ): Promise<{ mustChangePassword: false; revokedSessions: number }> {
   const throttleKey = [`user:${context.userId}`];
   await context.throttle?.check(throttleKey, context.now);
-  const [user] = await tx.select().from(users).where(eq(users.id, context.userId)).for('update');
+  const [user] = await tx.select().from(users).where(and(ownTenant(tx, users), eq(users.id, context.userId))).for('update');
   if (!user || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
     await context.throttle?.fail(throttleKey, context.now);
     throw new AppError('INVALID_CREDENTIALS', 'The current password is not correct.');
   }
   await context.throttle?.clear(throttleKey[0]!);
   const passwordHash = await hashPassword(input.newPassword);
-  await tx.update(users).set({ passwordHash, mustChangePassword: false }).where(eq(users.id, user.id));
+  await tx.update(users).set({ passwordHash, mustChangePassword: false }).where(and(ownTenant(tx, users), eq(users.id, user.id)));
   const revokedSessions = await revokeUserSessions(tx, user.id, context.now, context.sessionId);
   await recordAuditEvent(tx, context.actor, {
     action: 'user.change_password',
@@ -214,7 +214,7 @@ export async function signOut(tx: TenantDb, context: SessionContext): Promise<{ 
   await tx
     .update(sessions)
     .set({ revokedAt: context.now })
-    .where(and(eq(sessions.id, context.sessionId), isNull(sessions.revokedAt)));
+    .where(and(ownTenant(tx, sessions), eq(sessions.id, context.sessionId), isNull(sessions.revokedAt)));
   await recordAuditEvent(tx, context.actor, { action: 'auth.logout', targetType: 'session', targetId: context.sessionId });
   afterCommit(tx, () => context.credentialsChanged({ sessionId: context.sessionId }));
   return { sessionId: context.sessionId, revokedAt: context.now.toISOString() };

@@ -9,7 +9,7 @@ import { getTableConfig } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { drizzleOver, type Db, type Sql } from '../../../db/client.js';
 import { TENANT_TABLES, tenants } from '../../../db/schema/index.js';
-import { afterCommit, withTenant, type TenantDb } from '../../../db/tenant-tx.js';
+import { afterCommit, tenantOf, withTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { notFound } from '../../lib/errors.js';
 import { containsPattern, quoteIdent } from '../../lib/sql-text.js';
 import { recordPlatformEvent, type Actor } from '../audit-log/audit.service.js';
@@ -155,15 +155,15 @@ export async function tenantStats(pool: Sql, id: string, now: Date = new Date())
     >(
       `select
          to_json(greatest(
-           (select max(last_used_at) from api_keys),
-           (select max(last_used_at) from sessions),
-           (select max(last_login_at) from users)))#>>'{}' as last_active_at,
-         (select count(*)::int from users) as users_total,
-         (select count(*)::int from users where disabled_at is not null) as users_disabled,
-         (select count(*)::int from api_keys where revoked_at is not null) as keys_revoked,
-         (select count(*)::int from api_keys where revoked_at is null and expires_at <= $1::timestamptz) as keys_expired,
-         (select count(*)::int from api_keys where revoked_at is null and (expires_at is null or expires_at > $1::timestamptz)) as keys_active`,
-      [at],
+           (select max(last_used_at) from api_keys where tenant_id = $2::uuid),
+           (select max(last_used_at) from sessions where tenant_id = $2::uuid),
+           (select max(last_login_at) from users where tenant_id = $2::uuid)))#>>'{}' as last_active_at,
+         (select count(*)::int from users where tenant_id = $2::uuid) as users_total,
+         (select count(*)::int from users where tenant_id = $2::uuid and disabled_at is not null) as users_disabled,
+         (select count(*)::int from api_keys where tenant_id = $2::uuid and revoked_at is not null) as keys_revoked,
+         (select count(*)::int from api_keys where tenant_id = $2::uuid and revoked_at is null and expires_at <= $1::timestamptz) as keys_expired,
+         (select count(*)::int from api_keys where tenant_id = $2::uuid and revoked_at is null and (expires_at is null or expires_at > $1::timestamptz)) as keys_active`,
+      [at, id],
     );
     const tables = await tenantTableSizes(tx);
     const s = summary!;
@@ -187,18 +187,12 @@ export async function tenantTableSizes(tx: TenantDb): Promise<TenantStats['table
   const query = TABLE_NAMES.map(
     (name, ord) =>
       `select ${ord} as ord, '${name}' as name, count(*)::int as rows, ` +
-      `coalesce(sum(pg_column_size(t.*)), 0)::float8 as approx_bytes from ${quoteIdent(name)} t`,
+      `coalesce(sum(pg_column_size(t.*)), 0)::float8 as approx_bytes from ${quoteIdent(name)} t where t.tenant_id = $1::uuid`,
   ).join(' union all ');
-  const rows = await tx.$client.unsafe<{ ord: number; name: string; rows: number; approx_bytes: number }[]>(`${query} order by ord`);
+  const rows = await tx.$client.unsafe<{ ord: number; name: string; rows: number; approx_bytes: number }[]>(`${query} order by ord`, [tenantOf(tx)]);
   return rows.map((r) => ({ table: r.name, rows: r.rows, approxBytes: Number(r.approx_bytes) }));
 }
 
-/**
- * Suspends or resumes a tenant, with the platform event, in one transaction. The key and session
- * resolvers read `tenants.status` on every request, so the change applies to the next request;
- * the tenant's data is untouched. Setting the status a tenant already has changes nothing and
- * records nothing.
- */
 /**
  * What a change to a whole tenant reports once committed: the caches it outdated. The server's
  * platform tier evicts its own; the CLI collects credential changes and publishes them at the end.
@@ -218,6 +212,12 @@ export function reportTenantChange(tx: TenantDb, tenantId: string, reports: Tena
   if (reports.tenantDataChanged) afterCommit(tx, () => reports.tenantDataChanged?.(tenantId));
 }
 
+/**
+ * Suspends or resumes a tenant, with the platform event, in one transaction. The key and session
+ * resolvers read `tenants.status` on every request, so the change applies to the next request;
+ * the tenant's data is untouched. Setting the status a tenant already has changes nothing and
+ * records nothing.
+ */
 export async function setTenantStatus(
   pool: Sql,
   input: { tenantId: string; status: TenantStatus; reason?: string },

@@ -9,7 +9,7 @@ import { platformAdminKeys, tenants } from '../../../db/schema/index.js';
 import { withTenant } from '../../../db/tenant-tx.js';
 import { generatePlatformKey } from '../../lib/api-key.js';
 import { AppError } from '../../lib/errors.js';
-import { pgError } from '../../lib/pg-errors.js';
+import { violates } from '../../lib/pg-errors.js';
 import { createApiKey } from '../api-keys/api-keys.service.js';
 import { recordPlatformEvent, type Actor } from '../audit-log/audit.service.js';
 import { createUser } from '../users/users.service.js';
@@ -56,7 +56,7 @@ export async function provisionTenant(
     try {
       return await createTenantRows(pool, { ...input, slug }, actor);
     } catch (error) {
-      if (pgError(error)?.constraint_name !== 'tenants_slug_key') throw error;
+      if (!violates(error, 'tenants_slug_key')) throw error;
       if (input.slug || attempt >= 50) {
         throw new AppError('SLUG_TAKEN', `The slug "${slug}" is already taken; choose another.`, { cause: error });
       }

@@ -9,7 +9,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Sql } from '../../../db/client.js';
 import { LATENCY_BUCKET_COUNT, LATENCY_BUCKETS_MS } from '../../../db/schema/index.js';
-import { withTenant, writeEachTenant, type TenantDb } from '../../../db/tenant-tx.js';
+import { tenantOf, withTenant, writeEachTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { DAY_MS, systemClock, type Clock } from '../../lib/clock.js';
 import { silentLogger, type Logger } from '../../lib/log.js';
 import { SQLSTATE, sqlState } from '../../lib/pg-errors.js';
@@ -289,15 +289,16 @@ export async function getUsage(tx: TenantDb, input: { days?: number; today: Date
   const days = input.days ?? 30;
   const today = utcDay(input.today);
   const from = utcDay(new Date(Date.parse(today) - (days - 1) * DAY_MS));
+  const tenant = tenantOf(tx);
   // Text, parsed here: Drizzle replaces the driver's JSON and date parsers on the pool.
   const [row] = (await tx.execute(sql`
     select
-      (select to_json(max(last_active))#>>'{}' from usage_daily) as last_active,
+      (select to_json(max(last_active))#>>'{}' from usage_daily where tenant_id = ${tenant}::uuid) as last_active,
       (select coalesce(json_agg(json_build_object(
           'day', day::text, 'requests', requests, 'dataset_queries', dataset_queries, 'cache_hits', cache_hits,
           'errors', errors, 'rate_limited', rate_limited, 'total_duration_ms', total_duration_ms,
           'latency_buckets', latency_buckets) order by day), '[]')::text
-        from usage_daily where day between ${from}::date and ${today}::date) as days`)) as unknown as { last_active: string | null; days: string }[];
+        from usage_daily where tenant_id = ${tenant}::uuid and day between ${from}::date and ${today}::date) as days`)) as unknown as { last_active: string | null; days: string }[];
   const stored = new Map((JSON.parse(row!.days) as StoredDay[]).map((d) => [d.day, d]));
   const daily = Array.from({ length: days }, (_, i) => {
     const day = utcDay(new Date(Date.parse(from) + i * DAY_MS));

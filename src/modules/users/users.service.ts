@@ -9,10 +9,10 @@
 import { and, asc, eq, ilike, isNull, ne, or, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { roleAtLeast, sessions, TENANT_ROLES, users, type TenantRole } from '../../../db/schema/index.js';
-import { afterCommit, type TenantDb } from '../../../db/tenant-tx.js';
+import { afterCommit, ownTenant, type TenantDb } from '../../../db/tenant-tx.js';
 import { AppError, notFound } from '../../lib/errors.js';
 import { generateTemporaryPassword, hashPassword } from '../../lib/password.js';
-import { pgError } from '../../lib/pg-errors.js';
+import { violates } from '../../lib/pg-errors.js';
 import { containsPattern } from '../../lib/sql-text.js';
 import { recordAuditEvent, type Actor } from '../audit-log/audit.service.js';
 import type { CredentialChange } from '../credentials/credential-cache.js';
@@ -109,7 +109,7 @@ function checkMayTouch(callerRole: TenantRole, target: UserRow): void {
 
 /** The user, locked for the rest of the transaction, or NOT_FOUND (also for another tenant's id). */
 async function lockUser(tx: TenantDb, id: string): Promise<UserRow> {
-  const [row] = await tx.select().from(users).where(eq(users.id, id)).for('update');
+  const [row] = await tx.select().from(users).where(and(ownTenant(tx, users), eq(users.id, id))).for('update');
   if (!row) throw notFound('user');
   return row;
 }
@@ -125,7 +125,7 @@ async function lockActiveOwners(tx: TenantDb): Promise<string[]> {
   const rows = await tx
     .select({ id: users.id })
     .from(users)
-    .where(and(eq(users.role, 'owner'), isNull(users.disabledAt)))
+    .where(and(ownTenant(tx, users), eq(users.role, 'owner'), isNull(users.disabledAt)))
     .orderBy(asc(users.id))
     .for('update');
   return rows.map((r) => r.id);
@@ -139,7 +139,7 @@ function checkNotLastOwner(activeOwners: string[], target: UserRow): void {
 
 /** Revokes every live session of the user; returns how many. */
 export async function revokeUserSessions(tx: TenantDb, id: string, now: Date, exceptSessionId?: string): Promise<number> {
-  const where = [eq(sessions.userId, id), isNull(sessions.revokedAt)];
+  const where = [ownTenant(tx, sessions), eq(sessions.userId, id), isNull(sessions.revokedAt)];
   if (exceptSessionId) where.push(ne(sessions.id, exceptSessionId));
   const rows = await tx.update(sessions).set({ revokedAt: now }).where(and(...where)).returning({ id: sessions.id });
   return rows.length;
@@ -158,7 +158,7 @@ export async function createUser(tx: TenantDb, input: CreateUserInput, context: 
     .values({ ...input, passwordHash, mustChangePassword: true })
     .returning()
     .catch((error: unknown) => {
-      if (pgError(error)?.constraint_name === 'users_tenant_id_email_key') {
+      if (violates(error, 'users_tenant_id_email_key')) {
         throw new AppError('EMAIL_TAKEN', `A user with the email ${input.email} already exists in this tenant.`, { cause: error });
       }
       throw error;
@@ -174,7 +174,7 @@ export async function createUser(tx: TenantDb, input: CreateUserInput, context: 
 }
 
 export async function listUsers(tx: TenantDb, input: ListUsersInput) {
-  const where: SQL[] = [];
+  const where: SQL[] = [ownTenant(tx, users)];
   if (input.role) where.push(eq(users.role, input.role));
   if (input.search) {
     const pattern = containsPattern(input.search);
@@ -222,7 +222,7 @@ export async function updateUser(tx: TenantDb, input: UpdateUserInput, context: 
       ...(changed.role ? { role: input.role } : {}),
       ...(disable || enable ? { disabledAt: after.disabledAt } : {}),
     })
-    .where(eq(users.id, target.id))
+    .where(and(ownTenant(tx, users), eq(users.id, target.id)))
     .returning();
   if (!row) throw notFound('user');
 
@@ -244,7 +244,7 @@ export async function deleteUser(tx: TenantDb, input: UserIdInput, context: User
   const target = await lockUser(tx, input.userId);
   checkMayTouch(context.callerRole, target);
   if (isActiveOwner(target)) checkNotLastOwner(activeOwners, target);
-  await tx.delete(users).where(eq(users.id, target.id));
+  await tx.delete(users).where(and(ownTenant(tx, users), eq(users.id, target.id)));
   await recordAuditEvent(tx, context.actor, {
     action: 'user.delete',
     targetType: 'user',
