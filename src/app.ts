@@ -12,8 +12,7 @@
  */
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Engine } from '../db/citus.js';
-import type { Sql } from '../db/client.js';
-import { authenticateRequest } from './access/authenticate.js';
+import { assertServedHere, authenticateRequest } from './access/authenticate.js';
 import type { DatabaseHealth } from './http/database-health.js';
 import { renderError } from './http/errors.js';
 import { closeConnectionsWhenDraining, type Lifecycle } from './http/lifecycle.js';
@@ -26,11 +25,9 @@ import { trpcRoute } from './trpc/trpc-route.js';
 import { odataRoutes } from './odata/odata-routes.js';
 import { v1Routes } from './rest/v1-routes.js';
 import { webAssets } from './http/web-assets.js';
-import type { Clock } from './lib/clock.js';
 import { databaseUnavailable, toAppError } from './lib/error-mapping.js';
 import { AppError } from './lib/errors.js';
 import type { Logger } from './lib/log.js';
-import type { CredentialCache } from './modules/credentials/credential-cache.js';
 import type { MetricsRegistry } from './platform/metrics/metrics.js';
 import { appRouter } from './trpc/app-router.js';
 import type { ServerDeps } from './trpc/context.js';
@@ -56,7 +53,7 @@ export interface AppDeps extends ServerDeps {
 }
 
 export function createApp(deps: AppDeps) {
-  const { pool, log, clock, credentialCache, metrics, lifecycle, health } = deps;
+  const { pool, log, clock, metrics, lifecycle, health } = deps;
   const observers = { usage: deps.usage, metrics, alerts: deps.alerts, clock };
 
   const app = new Hono<RequestStatsEnv>();
@@ -115,7 +112,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', odataRoutes(deps));
 
   if (deps.serveMetrics !== false) {
-    app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(pool, headers, clock, credentialCache) }));
+    app.get('/metrics', refreshPoolGauge(metrics, pool, deps.poolMax), metricsRoute({ registry: metrics, authorize: (headers) => authorizeMetrics(deps, headers) }));
   }
 
   if (deps.webRoot !== false) app.use('*', webAssets(deps.webRoot));
@@ -134,8 +131,9 @@ export function createApp(deps: AppDeps) {
 }
 
 /** /metrics on the API port answers only to a platform-admin key: labels name tenants. */
-async function authorizeMetrics(pool: Sql, headers: Headers, clock: Clock, credentialCache: CredentialCache): Promise<void> {
-  const principal = await authenticateRequest(pool, headers, clock(), credentialCache);
+async function authorizeMetrics(deps: AppDeps, headers: Headers): Promise<void> {
+  const principal = await authenticateRequest(deps.pool, headers, deps.clock(), deps.credentialCache);
+  assertServedHere(deps.servedTenant, principal);
   if (principal.kind !== 'platform') {
     throw new AppError('PLATFORM_ADMIN_REQUIRED', '/metrics needs a platform-admin key (pa_…), or serve it on its own port with METRICS_PORT.');
   }

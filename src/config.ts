@@ -37,6 +37,7 @@ const envSchema = z.object({
   TENANT_RATE_LIMIT: z.string().regex(new RegExp(RATE_LIMIT_PATTERN), 'expected <n>/second, <n>/minute or <n>/hour, e.g. 600/minute').default('600/minute'),
   USAGE_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  PALISADE_TENANT: z.string().trim().toLowerCase().min(1).max(100).optional(),
   METRICS_MAX_TENANT_LABELS: z.coerce.number().int().min(1).max(10_000).default(50),
   ALERT_QUERIES_PER_MINUTE: z.coerce.number().positive().default(1_000),
   ALERT_ERROR_RATE: z.coerce.number().min(0).max(1).default(0.2),
@@ -95,6 +96,8 @@ export interface Config {
   usageFlushMs: number;
   /** Serve /metrics on this port (no credential) instead of on the API port (platform-admin key). */
   metricsPort: number | undefined;
+  /** PALISADE_TENANT: the one tenant (slug or id) this instance serves; others get 403 TENANT_NOT_SERVED_HERE. */
+  servedTenant: string | undefined;
   metricsMaxTenantLabels: number;
   alerts: { queriesPerMinute: number; errorRate: number; slowQueryMs: number; rateLimitedPerMinute: number };
 }
@@ -142,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantRateLimit: e.TENANT_RATE_LIMIT,
     usageFlushMs: e.USAGE_FLUSH_MS,
     metricsPort: e.METRICS_PORT,
+    servedTenant: e.PALISADE_TENANT,
     metricsMaxTenantLabels: e.METRICS_MAX_TENANT_LABELS,
     alerts: {
       queriesPerMinute: e.ALERT_QUERIES_PER_MINUTE,

@@ -5,16 +5,17 @@
  * `openDeps`; tests and the bench call `buildDeps` on pools of their own, replacing parts in
  * `overrides`. Nothing else constructs these parts, so nothing is built and then never flushed.
  */
+import { detectEngine, useEngine, type Engine } from '../db/citus.js';
 import type { Sql } from '../db/client.js';
 import { openPool } from '../db/client.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import { TenantReader } from '../db/tenant-read.js';
+import type { ServedTenant } from './access/authenticate.js';
 import type { AppDeps } from './app.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { DatabaseHealth } from './http/database-health.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { silentLogger, type Logger } from './lib/log.js';
-import { detectEngine, useEngine, type Engine } from '../db/citus.js';
 import type { Catalog } from './modules/analytics/catalog.js';
 import { loadCatalog } from './modules/analytics/catalog.js';
 import { findCatalogProblems } from './modules/analytics/catalog-guard.js';
@@ -44,6 +45,8 @@ export interface Connections {
   readinessPool?: Sql;
   /** What the database is (db/citus.ts detectEngine); default: plain Postgres. */
   engine?: Engine;
+  /** PALISADE_TENANT as found in the database (openDeps): the one tenant this instance serves. */
+  servedTenant?: ServedTenant;
 }
 
 /** Parts a test or the bench brings instead of the built ones (it then closes them itself). */
@@ -76,6 +79,7 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     platformPool,
     reader: overrides.reader ?? new TenantReader(pool),
     engine: connections.engine ?? 'postgres',
+    servedTenant: connections.servedTenant,
     log,
     clock,
     lastUsed,
@@ -156,15 +160,17 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
   });
   const endPools = () => Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), readinessPool.end({ timeout: 1 })]);
   let engine: Engine;
+  let servedTenant: ServedTenant | undefined;
   try {
     await refuseUnsafe(config, pool, platformPool, catalog);
     engine = await detectEngine(pool);
     if (engine === 'citus') await refuseUndistributed(pool);
+    if (config.servedTenant) servedTenant = await findServedTenant(platformPool, config.servedTenant);
   } catch (error) {
     await endPools();
     throw error;
   }
-  const built = buildDeps(config, { pool, platformPool, readinessPool, engine }, { catalog, log });
+  const built = buildDeps(config, { pool, platformPool, readinessPool, engine, servedTenant }, { catalog, log });
   return {
     ...built,
     async stop() {
@@ -172,6 +178,14 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
       await endPools();
     },
   };
+}
+
+/** PALISADE_TENANT (a slug or an id) as the tenant it names; an instance pinned to nobody must not start. */
+async function findServedTenant(platformPool: Sql, slugOrId: string): Promise<ServedTenant> {
+  const [row] = await platformPool<ServedTenant[]>`
+    select id::text as id, slug from tenants where slug = ${slugOrId} or id::text = ${slugOrId}`;
+  if (!row) throw new ConfigError(`Invalid configuration:\n  PALISADE_TENANT: no tenant has the slug or id "${slugOrId}"`);
+  return row;
 }
 
 /**

@@ -5,8 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import type { Engine } from '../db/citus.js';
-import { createApp } from './app.js';
+import { createApp, type AppDeps } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { prepareDatabase } from './database.js';
 import { openDeps } from './deps.js';
@@ -48,7 +47,7 @@ async function main(): Promise<void> {
   const demo = config.seedDemo
     ? await ensureDemo(config.dataDir, { url, databaseUrl: database.ownerUrl, appDatabaseUrl: database.appUrl })
     : undefined;
-  printBanner(url, demo, config.dataDir, built.deps.engine);
+  printBanner(url, demo, config.dataDir, built.deps);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -71,10 +70,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string, engine: Engine): void {
+function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string, { engine, servedTenant }: Pick<AppDeps, 'engine' | 'servedTenant'>): void {
   const lines = [
     `\nPalisade is listening on ${url}`,
     `Database: ${engine === 'citus' ? 'Citus (tenant tables distributed by tenant_id)' : 'PostgreSQL'}`,
+    ...(servedTenant ? [`Serving one tenant: ${servedTenant.slug} (${servedTenant.id}); other tenants and platform-admin keys get 403 TENANT_NOT_SERVED_HERE`] : []),
     `Dashboard: ${url}/ (sign in with a key below, or as an owner)`,
   ];
   if (demo) {

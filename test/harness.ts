@@ -21,6 +21,7 @@ import type { Clock } from '../src/lib/clock.js';
 import { CredentialCache, type CredentialChange } from '../src/modules/credentials/credential-cache.js';
 import type { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
 import { provisionTenant, type ProvisionedTenant } from '../src/modules/tenants/tenants.service.js';
+import type { ServedTenant } from '../src/access/authenticate.js';
 import type { AppRouter } from '../src/trpc/app-router.js';
 
 export const pg = inject('pg');
@@ -173,6 +174,8 @@ export interface ServerOptions {
   deps?: DepsOverrides;
   /** What the database is (the Citus suite); default: plain Postgres. */
   engine?: Engine;
+  /** A pinned instance (PALISADE_TENANT): the one tenant it serves. */
+  servedTenant?: ServedTenant;
 }
 
 /** The server's defaults (config.ts) with the shipped catalog, wherever the tests run from. */
@@ -183,7 +186,7 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
   const platform = options.platformPool ?? platformPool();
   const credentialCache = options.deps?.credentialCache ?? new CredentialCache({ ttlMs: TEST_CONFIG.credentialCacheTtlMs });
   credentialCaches.add(credentialCache);
-  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform, engine: options.engine ?? pg.engine }, {
+  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform, engine: options.engine ?? pg.engine, servedTenant: options.servedTenant }, {
     clock: options.clock,
     sessionTtlMinutes: options.sessionTtlMinutes,
     ...options.deps,

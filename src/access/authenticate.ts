@@ -10,6 +10,25 @@ import type { RequestHeaders } from './request.js';
 
 export const TENANT_HEADER = 'x-tenant-id';
 
+/** The one tenant a pinned instance serves (PALISADE_TENANT), as resolved at startup. */
+export interface ServedTenant {
+  id: string;
+  slug: string;
+}
+
+/**
+ * On a pinned instance, only the served tenant's credentials (and sign-ins) pass; platform-admin
+ * keys do not either: the platform's routes are off there. Checked before anything is spent.
+ */
+export function assertServedHere(served: ServedTenant | undefined, who: Principal | { signInTo: string }): void {
+  if (!served) return;
+  if ('kind' in who && who.kind === 'platform') {
+    throw new AppError('TENANT_NOT_SERVED_HERE', `This instance serves only tenant "${served.slug}"; platform-admin routes are off here. Use an instance that is not pinned (PALISADE_TENANT unset).`);
+  }
+  const isServed = 'kind' in who ? who.tenantId === served.id : who.signInTo.trim().toLowerCase() === served.slug;
+  if (!isServed) throw new AppError('TENANT_NOT_SERVED_HERE', `This instance serves only tenant "${served.slug}"; use your tenant's own address.`);
+}
+
 /**
  * The request's verified principal. Pass the app's credential cache so repeated requests with the
  * same key skip the database (credential-cache.ts); without it every request resolves afresh.

@@ -18,7 +18,7 @@ import type { CredentialCache, CredentialChange } from '../modules/credentials/c
 import type { LastUsedRecorder } from '../modules/credentials/last-used.js';
 import type { Principal, TenantPrincipal } from '../modules/credentials/principal.js';
 import type { RateLimiter } from '../platform/rate-limit/rate-limiter.js';
-import { authenticateRequest } from './authenticate.js';
+import { assertServedHere, authenticateRequest, type ServedTenant } from './authenticate.js';
 import { enforceRateLimit } from './rate-limit.js';
 import type { AccessRequest } from './request.js';
 
@@ -37,6 +37,8 @@ export interface AccessDeps {
   rateLimiter: RateLimiter;
   /** Every tenant's budget, e.g. `600/minute`. */
   tenantRateLimit: string;
+  /** PALISADE_TENANT: the one tenant a pinned instance serves; unset, every tenant. */
+  servedTenant?: ServedTenant;
 }
 
 export interface Authenticated {
@@ -94,6 +96,7 @@ export function actorOf(principal: Principal, request: Pick<AccessRequest, 'requ
 export async function authenticate(deps: AccessDeps, request: AccessRequest): Promise<Authenticated> {
   const now = deps.clock();
   const principal = await authenticateRequest(deps.pool, request.headers, now, deps.credentialCache);
+  assertServedHere(deps.servedTenant, principal);
   if (principal.kind === 'tenant') {
     deps.lastUsed.note(principal, now);
     const { stats } = request;

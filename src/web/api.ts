@@ -68,6 +68,7 @@ const TITLES: Partial<Record<Reason, string>> = {
   KEY_MISSING: 'You are not signed in',
   USER_DISABLED: 'Your user has been disabled',
   TENANT_SUSPENDED: 'This tenant is suspended',
+  TENANT_NOT_SERVED_HERE: 'This address serves another tenant',
   INVALID_CREDENTIALS: 'Sign-in failed',
   LOGIN_THROTTLED: 'Too many failed sign-ins',
   TOO_MANY_REQUESTS: 'Rate limited',
@@ -82,7 +83,7 @@ const TITLES: Partial<Record<Reason, string>> = {
   INTERNAL: 'Something went wrong on the server',
 };
 
-const SIGN_IN_AGAIN: ReadonlySet<Reason> = new Set<Reason>(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED']);
+const SIGN_IN_AGAIN: ReadonlySet<Reason> = new Set<Reason>(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED', 'TENANT_NOT_SERVED_HERE']);
 
 /** The server says when to try again (Retry-After): rate limits and brief database outages alike. */
 const RETRY_LATER: ReadonlySet<Reason> = new Set<Reason>(['TOO_MANY_REQUESTS', 'DATABASE_UNAVAILABLE', 'DATABASE_BUSY']);

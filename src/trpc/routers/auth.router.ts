@@ -1,3 +1,4 @@
+import { assertServedHere } from '../../access/authenticate.js';
 import * as sessions from '../../modules/sessions/sessions.service.js';
 import { authedProcedure, publicProcedure, router, sessionProcedure } from '../init.js';
 
@@ -8,15 +9,16 @@ export const authRouter = router({
    * Signs a user in: tenant slug, email and password in, a session token out. Like the auth step,
    * it resolves the tenant itself (from the slug), so it is handed the app-role pool.
    */
-  login: publicProcedure.input(sessions.loginInput).mutation(({ ctx, input }) =>
-    sessions.signIn(ctx.deps.pool, input, {
+  login: publicProcedure.input(sessions.loginInput).mutation(({ ctx, input }) => {
+    assertServedHere(ctx.deps.servedTenant, { signInTo: input.tenant });
+    return sessions.signIn(ctx.deps.pool, input, {
       now: ctx.deps.clock(),
       sessionTtlMinutes: ctx.deps.sessionTtlMinutes,
       throttle: ctx.deps.loginThrottle,
       requestId: ctx.requestId,
       sourceIp: ctx.sourceIp,
-    }),
-  ),
+    });
+  }),
   /**
    * Replaces the signed-in user's password; the only call a temporary password allows. Once it
    * commits, all the user's cached sessions are evicted (the service registers that).
