@@ -68,6 +68,16 @@ export async function distribute(owner: Sql, tables: { platform: string[]; tenan
     // This session too: the rest of the transaction and the caller's next statements.
     await tx`select set_config('citus.propagate_set_commands', 'local', false)`;
 
+    // Citus refuses triggers on distributed and reference tables: the change notifications'
+    // (migration 0012) go. Instances on Citus hear other instances' changes through Redis, else
+    // within the caches' TTL (README, Scaling out on Citus).
+    for (const table of [...tables.platform, ...tables.tenant]) {
+      const triggers = await tx<{ name: string }[]>`
+        select tgname as name from pg_trigger
+        where tgrelid = to_regclass(${table}) and not tgisinternal and tgname like 'palisade\_notify\_%'`;
+      for (const { name } of triggers) await tx.unsafe(`DROP TRIGGER ${quote(name)} ON ${quote(table)}`);
+    }
+
     const done = new Map(
       (await tx<{ name: string; method: string }[]>`
         select logicalrelid::regclass::text as name, partmethod as method from pg_dist_partition`).map((r) => [r.name, r.method]),

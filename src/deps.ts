@@ -5,6 +5,7 @@
  * `openDeps`; tests and the bench call `buildDeps` on pools of their own, replacing parts in
  * `overrides`. Nothing else constructs these parts, so nothing is built and then never flushed.
  */
+import { randomBytes } from 'node:crypto';
 import { detectEngine, useEngine, type Engine } from '../db/citus.js';
 import type { Sql } from '../db/client.js';
 import { openPool } from '../db/client.js';
@@ -28,6 +29,7 @@ import { UsageRecorder } from './modules/usage/usage.js';
 import { MetricsRegistry } from './platform/metrics/metrics.js';
 import { createQueryCache, type QueryCache } from './platform/query-cache/query-cache.js';
 import { createRateLimiter } from './platform/rate-limit/rate-limiter.js';
+import { ChangeFeed } from './platform/change-feed.js';
 
 /** How often keys' and sessions' last use is written (modules/credentials/last-used.ts). */
 const LAST_USED_FLUSH_MS = 15_000;
@@ -47,6 +49,12 @@ export interface Connections {
   engine?: Engine;
   /** PALISADE_TENANT as found in the database (openDeps): the one tenant this instance serves. */
   servedTenant?: ServedTenant;
+  /**
+   * LISTEN for migration 0012's change notifications (platform/change-feed.ts) and apply them to
+   * this instance's caches; `origin` is the app pool's application_name, whose own changes are
+   * skipped (already applied after commit). A server always listens (openDeps); tests choose.
+   */
+  changeFeed?: { origin?: string };
 }
 
 /** Parts a test or the bench brings instead of the built ones (it then closes them itself). */
@@ -58,6 +66,8 @@ export interface Built {
   start(): void;
   /** Flushes the batched writers and closes the built parts; the pools are the caller's. */
   stop(): Promise<void>;
+  /** The change notifications' listener, when `connections.changeFeed` asked for one. */
+  changeFeed?: ChangeFeed;
 }
 
 export function buildDeps(config: Config, connections: Connections, overrides: DepsOverrides = {}): Built {
@@ -120,6 +130,7 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     webRoot: overrides.webRoot ?? config.webRoot,
     odataPageSize: overrides.odataPageSize ?? config.odataPageSize,
   };
+  const changeFeed = connections.changeFeed && own(listenForChanges(deps, connections.changeFeed.origin));
   const writers = [
     { writer: lastUsed, everyMs: LAST_USED_FLUSH_MS, failure: 'could not record last use of keys' },
     { writer: usage, everyMs: config.usageFlushMs, failure: 'could not record usage' },
@@ -127,6 +138,7 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
   ];
   return {
     deps,
+    changeFeed,
     start() {
       for (const { writer, everyMs, failure } of writers) writer.start(everyMs, (error) => log('warn', failure, { error: String(error) }));
     },
@@ -136,6 +148,34 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     },
   };
 }
+
+/**
+ * Changes heard from Postgres, applied to this instance's caches. With the Redis result cache, a
+ * data change made through another instance was already bumped in Redis by that instance; only
+ * changes from elsewhere (the CLI, psql) bump it here, so N instances do not bump N times.
+ */
+function listenForChanges(deps: AppDeps, origin: string | undefined): ChangeFeed {
+  const { credentialCache, analytics } = deps;
+  const { cache } = analytics;
+  return new ChangeFeed(
+    deps.pool,
+    {
+      credentials: (change) => void credentialCache.evictLocal([change]),
+      data: async (tenantId, from) => {
+        if (cache.kind === 'redis' && from?.startsWith(APP_POOL_NAME)) return;
+        await (tenantId === null ? cache.invalidateAll() : cache.invalidateTenant(tenantId));
+      },
+      missed: async () => {
+        credentialCache.clear();
+        await cache.invalidateAll();
+      },
+    },
+    { log: deps.log, origin },
+  );
+}
+
+/** The app pool's application_name, then `:` and this instance's id: what the change feed's `origin` names. */
+const APP_POOL_NAME = 'palisade-app:';
 
 /** Where the server's database roles connect (database.ts: embedded or DATABASE_URL). */
 export interface DatabaseUrls {
@@ -150,7 +190,8 @@ export interface DatabaseUrls {
 export async function openDeps(config: Config, database: DatabaseUrls, { catalog, log }: { catalog: Catalog; log: Logger }): Promise<Built> {
   // Every wait for a connection is bounded (503 DATABASE_BUSY past it), and so is every connection attempt.
   const limits = { connectWaitMs: config.dbConnectWaitMs, connectTimeoutMs: config.dbConnectTimeoutMs };
-  const pool = openPool(database.appUrl, { max: config.poolMax, ...limits });
+  const origin = APP_POOL_NAME + randomBytes(4).toString('hex');
+  const pool = openPool(database.appUrl, { max: config.poolMax, applicationName: origin, ...limits });
   const platformPool = openPool(database.platformUrl, { max: 2, applicationName: 'palisade-platform', ...limits });
   const readinessPool = openPool(database.appUrl, {
     max: 1,
@@ -170,7 +211,8 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
     await endPools();
     throw error;
   }
-  const built = buildDeps(config, { pool, platformPool, readinessPool, engine, servedTenant }, { catalog, log });
+  const built = buildDeps(config, { pool, platformPool, readinessPool, engine, servedTenant, changeFeed: { origin } }, { catalog, log });
+  await built.changeFeed?.ready();
   return {
     ...built,
     async stop() {

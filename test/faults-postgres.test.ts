@@ -167,6 +167,9 @@ describe('Postgres under load', () => {
     expect(logLines(server, 'database unavailable', logFrom)).toHaveLength(1);
     expect(logLines(server, 'database available again', logFrom)).toHaveLength(1);
     expect(logLines(server, 'procedure failed', logFrom)).toEqual([]);
+    // The change feed listens again after the restart and drops its caches (it may have missed changes).
+    await waitForLog(server, 'change feed reconnected', logFrom);
+    expect(logLines(server, 'change feed reconnected', logFrom).length).toBeGreaterThanOrEqual(1);
   });
 
   it("the app's backends terminated every 0.4 s for 3 s: the process lives, every answer 200 or 503", async () => {

@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { buildDeps, type DepsOverrides } from '../src/deps.js';
 import { fromPackageRoot } from '../db/package-root.js';
 import { generateTenantKey } from '../src/lib/api-key.js';
+import type { ChangeFeed } from '../src/platform/change-feed.js';
 import type { Clock } from '../src/lib/clock.js';
 import { CredentialCache, type CredentialChange } from '../src/modules/credentials/credential-cache.js';
 import type { LastUsedRecorder } from '../src/modules/credentials/last-used.js';
@@ -157,6 +158,8 @@ export interface TestServer {
   credentialCache: CredentialCache;
   /** Writes the keys' and sessions' noted last use now (the server does it on a timer). */
   lastUsed: LastUsedRecorder;
+  /** The change notifications' listener, when started with `changeFeed`. */
+  changeFeed?: ChangeFeed;
   client(key?: string, headers?: Record<string, string>): ReturnType<typeof createTRPCClient<AppRouter>>;
   close(): Promise<void>;
 }
@@ -176,6 +179,8 @@ export interface ServerOptions {
   engine?: Engine;
   /** A pinned instance (PALISADE_TENANT): the one tenant it serves. */
   servedTenant?: ServedTenant;
+  /** LISTEN for the database's change notifications, as a real server does (off by default in tests). */
+  changeFeed?: { origin?: string };
 }
 
 /** The server's defaults (config.ts) with the shipped catalog, wherever the tests run from. */
@@ -186,12 +191,13 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
   const platform = options.platformPool ?? platformPool();
   const credentialCache = options.deps?.credentialCache ?? new CredentialCache({ ttlMs: TEST_CONFIG.credentialCacheTtlMs });
   credentialCaches.add(credentialCache);
-  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform, engine: options.engine ?? pg.engine, servedTenant: options.servedTenant }, {
+  const built = buildDeps(TEST_CONFIG, { pool, platformPool: platform, engine: options.engine ?? pg.engine, servedTenant: options.servedTenant, changeFeed: options.changeFeed }, {
     clock: options.clock,
     sessionTtlMinutes: options.sessionTtlMinutes,
     ...options.deps,
     credentialCache,
   });
+  await built.changeFeed?.ready();
   const { lastUsed } = built.deps;
   const app = createApp(built.deps);
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
@@ -201,6 +207,7 @@ export async function startServer(pool: Sql, options: ServerOptions = {}): Promi
     url,
     credentialCache,
     lastUsed,
+    changeFeed: built.changeFeed,
     client: (key, headers = {}) =>
       createTRPCClient<AppRouter>({
         links: [

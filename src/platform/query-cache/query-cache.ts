@@ -18,6 +18,8 @@ export interface QueryCache {
   /** The tenant's current version; part of every cache key, so bumping it invalidates the tenant. */
   tenantVersion(tenantId: string): Promise<number>;
   invalidateTenant(tenantId: string): Promise<void>;
+  /** Every tenant's entries unreachable: changes may have been missed (platform/change-feed.ts). */
+  invalidateAll(): Promise<void>;
   readonly kind: 'memory' | 'redis';
   close(): Promise<void>;
 }
@@ -89,6 +91,8 @@ export class MemoryQueryCache implements QueryCache {
   readonly kind = 'memory';
   private readonly entries: LRUCache<string, string>;
   private readonly versions = new Map<string, number>();
+  /** Added to every tenant's version, so `invalidateAll` moves them all on, known tenants or not. */
+  private epoch = 0;
 
   constructor(options: MemoryQueryCacheOptions = {}) {
     const clock = options.clock ?? (() => new Date());
@@ -121,7 +125,7 @@ export class MemoryQueryCache implements QueryCache {
   }
 
   tenantVersion(tenantId: string): Promise<number> {
-    return Promise.resolve(this.versions.get(tenantId) ?? 0);
+    return Promise.resolve((this.versions.get(tenantId) ?? 0) + this.epoch);
   }
 
   /** Bumps the version and frees the tenant's entries now rather than waiting for LRU. */
@@ -131,6 +135,12 @@ export class MemoryQueryCache implements QueryCache {
     this.entries.purgeStale();
     const prefix = tenantPrefix(tenantId);
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
+    return Promise.resolve();
+  }
+
+  invalidateAll(): Promise<void> {
+    this.epoch++;
+    this.entries.clear();
     return Promise.resolve();
   }
 
@@ -217,6 +227,14 @@ export class RedisQueryCache implements QueryCache {
     if ((await this.attempt(() => this.redis.incr(this.versionKey(tenantId)))) !== undefined) return;
     this.owed.set(tenantId, ++this.debtSerial);
     this.scheduleRepay();
+  }
+
+  /**
+   * Nothing to do: versions live in Redis, shared, and every instance that heard a change bumped
+   * them. A change no instance heard (every listener down at once) is bounded by the entries' TTL.
+   */
+  invalidateAll(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): Promise<void> {
