@@ -27,9 +27,9 @@ import { createLoginThrottle } from './modules/sessions/login-throttle.js';
 import { AlertMonitor } from './modules/usage/alerts.js';
 import { UsageRecorder } from './modules/usage/usage.js';
 import { MetricsRegistry } from './platform/metrics/metrics.js';
-import { createQueryCache, type QueryCache } from './platform/query-cache/query-cache.js';
+import { AnnouncingCache, createQueryCache, type QueryCache } from './platform/query-cache/query-cache.js';
 import { createRateLimiter } from './platform/rate-limit/rate-limiter.js';
-import { ChangeFeed } from './platform/change-feed.js';
+import { announceChanges, ChangeFeed, type Change } from './platform/change-feed.js';
 
 /** How often keys' and sessions' last use is written (modules/credentials/last-used.ts). */
 const LAST_USED_FLUSH_MS = 15_000;
@@ -130,7 +130,14 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     webRoot: overrides.webRoot ?? config.webRoot,
     odataPageSize: overrides.odataPageSize ?? config.odataPageSize,
   };
-  const changeFeed = connections.changeFeed && own(listenForChanges(deps, connections.changeFeed.origin));
+  const origin = connections.changeFeed?.origin;
+  // Heard changes go to the caches as built: the announcing wrapper below would send them on again.
+  const changeFeed = connections.changeFeed && own(listenForChanges(deps, origin));
+  if (deps.engine === 'citus') {
+    const announce = (changes: Change[]) => announceChanges(pool, changes, origin, log);
+    deps.credentialCache.announceWith((changes) => announce(changes.map((change) => ({ kind: 'credentials', change }))));
+    deps.analytics.cache = new AnnouncingCache(deps.analytics.cache, (tenantId) => announce([{ kind: 'data', tenantId }]));
+  }
   const writers = [
     { writer: lastUsed, everyMs: LAST_USED_FLUSH_MS, failure: 'could not record last use of keys' },
     { writer: usage, everyMs: config.usageFlushMs, failure: 'could not record usage' },

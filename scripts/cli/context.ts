@@ -7,12 +7,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { detectEngine } from '../../db/citus.js';
 import { openPool, type Sql } from '../../db/client.js';
 import { loadConfig } from '../../src/config.js';
 import { prepareDatabase, type PreparedDatabase } from '../../src/database.js';
 import { notFound } from '../../src/lib/errors.js';
 import type { Actor } from '../../src/modules/audit-log/audit.service.js';
+import { jsonLogger } from '../../src/lib/log.js';
 import { publishCredentialChanges, type CredentialChange } from '../../src/modules/credentials/credential-cache.js';
+import { announceChanges } from '../../src/platform/change-feed.js';
 import { DatabaseUnavailableError, message } from './errors.js';
 
 export interface TenantRef {
@@ -106,6 +109,10 @@ export async function openContext(): Promise<OpenedContext> {
   const changes: CredentialChange[] = [];
   const close = async () => {
     if (config.redisUrl && changes.length > 0) await publishCredentialChanges(config.redisUrl, changes);
+    // On plain Postgres migration 0012's triggers have told every server already; Citus has none.
+    if (changes.length > 0 && (await detectEngine(pool).catch(() => 'postgres')) === 'citus') {
+      await announceChanges(pool, changes.map((change) => ({ kind: 'credentials', change })), 'palisade-cli', jsonLogger);
+    }
     await pool.end({ timeout: 5 });
     await embedded?.stop();
   };

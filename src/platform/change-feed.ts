@@ -72,6 +72,21 @@ export function parseChange(payload: string): { change: Change; origin: string |
   return { change: { kind, change }, origin: from };
 }
 
+/**
+ * Sends changes on the channel as migration 0012's triggers would, for Citus, where the triggers
+ * cannot run (triggers on shards would fire on the workers). Called after commit with what the
+ * server or the CLI changed; psql changes are not covered there. Never throws: the change is made.
+ */
+export async function announceChanges(sql: Sql, changes: readonly Change[], origin: string | undefined, log: Logger): Promise<void> {
+  if (changes.length === 0) return;
+  const payloads = changes.map((change) => JSON.stringify({ ...change, origin }));
+  try {
+    await sql`select pg_notify(${CHANGE_CHANNEL}, payload) from unnest(${payloads}::text[]) as payload`;
+  } catch (error) {
+    log('warn', 'could not announce a change to the other instances; they see it when their cached entries expire', { error: String(error) });
+  }
+}
+
 /** One instance's subscription. `close` stops it; the pool's `end` closes its connection. */
 export class ChangeFeed {
   private listens = 0;

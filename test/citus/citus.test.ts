@@ -13,7 +13,7 @@ import { TENANT_TABLES } from '../../db/schema/tenancy.js';
 import { TenantReader } from '../../db/tenant-read.js';
 import { withTenant } from '../../db/tenant-tx.js';
 import { prepareCitusDatabase } from '../citus-database.js';
-import { makeTenantWithOrders, startServer, type Fixture, type TestServer } from '../harness.js';
+import { addApiKey, makeTenantWithOrders, startServer, type Fixture, type TestServer } from '../harness.js';
 
 const url = process.env['CITUS_TEST_URL'];
 if (!url) process.stdout.write('\n[palisade tests] Citus suite skipped: set CITUS_TEST_URL to a coordinator superuser URL (citus-cluster.sh prints it)\n');
@@ -154,6 +154,37 @@ describe.skipIf(!url)('on a Citus cluster', () => {
       // Flushes the audit events, usage and last use the requests noted, on the same strict pool.
       await routed.close();
       await strict.end();
+    }
+  });
+
+  it('tells the other instances through Postgres, without Redis: a key revoked and a write through A reach B within a second', async () => {
+    // Citus refuses migration 0012's triggers; the server announces what it changed after commit.
+    const name = `palisade-test-citus-feed-${Date.now()}`;
+    const appB = openPool(appUrl, { max: 2, applicationName: name });
+    const b = await startServer(appB, { platformPool: platform, engine: 'citus', changeFeed: { origin: name } });
+    const within = async (probe: () => Promise<boolean>) => {
+      const started = performance.now();
+      while (!(await probe())) {
+        if (performance.now() - started > 1_000) throw new Error('not seen within a second');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    };
+    try {
+      const { tenant, customerId } = onWorkers[0] ?? fixtures[0]!;
+      const extra = await addApiKey(owner, tenant);
+      await b.client(extra).orders.list.query({});
+      const keys = await server.client(tenant.apiKey).apiKeys.list.query({});
+      await server.client(tenant.apiKey).apiKeys.revoke.mutate({ keyId: keys.items.find((k) => k.name === 'extra')!.id });
+      await within(() => b.client(extra).orders.list.query({}).then(() => false, () => true));
+
+      const count = { dataset: 'orders', dimensions: [], metrics: ['order_count'] };
+      const before = (await b.client(tenant.apiKey).query.query(count)).rows[0]!.order_count as number;
+      expect(await b.client(tenant.apiKey).query.query(count)).toMatchObject({ cached: true });
+      await server.client(tenant.apiKey).orders.create.mutate({ customerId, region: 'x', amount: 1, orderDate: '2026-03-01' });
+      await within(async () => (await b.client(tenant.apiKey).query.query(count)).rows[0]!.order_count === before + 1);
+    } finally {
+      await b.close();
+      await appB.end();
     }
   });
 });

@@ -125,6 +125,8 @@ export class CredentialCache {
   private readonly subscribed: Promise<void>;
   /** Changes whose publish failed: sent with the next publish, or when the publisher's breaker closes. */
   private unsent: CredentialChange[] = [];
+  /** Tells the other instances through Postgres where its triggers cannot (Citus; deps.ts). */
+  private announce: ((changes: CredentialChange[]) => Promise<void>) | undefined;
 
   constructor(options: CredentialCacheOptions = {}) {
     this.ttlMs = options.ttlMs ?? DEFAULT_CREDENTIAL_CACHE_TTL_MS;
@@ -220,7 +222,12 @@ export class CredentialCache {
     const real = changes.filter((change) => !isEmpty(change));
     if (real.length === 0) return;
     this.evictLocal(real);
-    await this.publish(real);
+    await Promise.all([this.publish(real), this.announce?.(real)]);
+  }
+
+  /** After every `evict`, also `announce` the changes (never throws: see announceChanges). */
+  announceWith(announce: (changes: CredentialChange[]) => Promise<void>): void {
+    this.announce = announce;
   }
 
   clear(): void {

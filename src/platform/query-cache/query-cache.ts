@@ -287,6 +287,46 @@ export class RedisQueryCache implements QueryCache {
   }
 }
 
+/**
+ * A cache whose tenant invalidations are also announced to the other instances (Citus, where
+ * migration 0012's triggers cannot run: deps.ts). Everything else is the inner cache's.
+ */
+export class AnnouncingCache implements QueryCache {
+  constructor(
+    private readonly inner: QueryCache,
+    private readonly announce: (tenantId: string) => Promise<void>,
+  ) {}
+
+  get kind() {
+    return this.inner.kind;
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return this.inner.get(key);
+  }
+
+  set(key: string, value: string, ttlMs: number): Promise<void> {
+    return this.inner.set(key, value, ttlMs);
+  }
+
+  tenantVersion(tenantId: string): Promise<number> {
+    return this.inner.tenantVersion(tenantId);
+  }
+
+  async invalidateTenant(tenantId: string): Promise<void> {
+    await this.inner.invalidateTenant(tenantId);
+    await this.announce(tenantId);
+  }
+
+  invalidateAll(): Promise<void> {
+    return this.inner.invalidateAll();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
 export interface CreateQueryCacheOptions {
   /** Redis when set (shared by all instances), else an in-process LRU. */
   redisUrl?: string | undefined;
