@@ -3,7 +3,8 @@
  * (issue 6). Prepares a database with the fast skewed seed, then: the DB layer (limit vs tenant
  * runner, explicit and RLS-only, vs naive transaction), plan checks, the full stack over HTTP
  * (server and load generator in their own processes) and, with --scale, a tenfold larger table.
- * With --citus the DB layer and the plans run on a Citus cluster instead (issue 21). Writes
+ * With --citus the DB layer and the plans run on a Citus cluster instead (issue 21). The per-tenant
+ * bulkhead scenario (issue 22) runs after the HTTP layer, or alone with --bulkhead. Writes
  * bench/results/<date>.json and .md and prints the markdown. Children and embedded Postgres are
  * stopped on every exit path.
  */
@@ -12,6 +13,7 @@ import path from 'node:path';
 import type { Engine } from '../db/citus.js';
 import { openPool, type Sql } from '../db/client.js';
 import { parseBenchArgs, USAGE, UsageError, type BenchArgs } from './bench/args.js';
+import { runBulkhead } from './bench/bulkhead.js';
 import { killAllChildrenNow, stopAllChildren } from './bench/children.js';
 import { runDbLayer } from './bench/db-layer.js';
 import { runHttpLayer } from './bench/http-layer.js';
@@ -142,6 +144,7 @@ async function run(args: BenchArgs): Promise<void> {
     sample,
     log,
   );
+  const bulkhead = await bulkheadScenario(db, args, seed);
 
   const skipped: Record<string, string> = {};
   let scale;
@@ -185,10 +188,44 @@ async function run(args: BenchArgs): Promise<void> {
     http,
     plans,
     scale,
+    bulkhead,
     skipped,
   };
   // A quick run must not overwrite the day's full results, nor a run without --scale its scale figures.
   writeResults(partial, path.join(args.outDir, `${date}${args.quick ? '-quick' : ''}${args.smoke ? '-smoke' : ''}${args.scale ? '-scale' : ''}`));
+}
+
+/** The largest tenant floods, the median (small) one is measured: bench/bulkhead.ts. */
+function bulkheadScenario(db: BenchDatabase, args: BenchArgs, seed: SeedInfo) {
+  return runBulkhead(
+    { appUrl: db.appUrl, platformUrl: db.platformUrl, bypassUrl: db.bypassUrl, poolMax: POOL_SIZE, durationSec: args.httpDurationSec, rounds: args.httpRounds },
+    seed.tenants[0]!,
+    seed.tenants[Math.floor(seed.tenants.length / 2)]!,
+    log,
+  );
+}
+
+/** `--bulkhead`: the per-tenant bulkhead scenario alone (issue 22). */
+async function runBulkheadOnly(args: BenchArgs): Promise<void> {
+  const startedAt = new Date().toISOString();
+  fs.mkdirSync(args.outDir, { recursive: true });
+  database = await prepareBenchDatabase(args.dataDir, process.env, log);
+  const db = database;
+  const { seed, sample, otherOrders, machine } = await seedAndSample(db, args, args.dataDir);
+  const bulkhead = await bulkheadScenario(db, args, seed);
+  const date = localDate();
+  const partial: Omit<BenchResults, 'targets'> = {
+    date,
+    startedAt,
+    elapsedSec: Math.round((performance.now() - started) / 1000),
+    machine,
+    settings: { ...settingsOf(args, seed, sample, otherOrders), database: db.kind, concurrencies: [], httpConnections: [], httpRounds: args.httpRounds, httpDurationSec: args.httpDurationSec },
+    db: [],
+    plans: [],
+    bulkhead,
+    skipped: { db: '--bulkhead', http: '--bulkhead', plans: '--bulkhead', scale: '--bulkhead' },
+  };
+  writeResults(partial, path.join(args.outDir, `${date}-bulkhead${args.quick ? '-quick' : ''}${args.smoke ? '-smoke' : ''}`));
 }
 
 /** `--citus <url>`: the DB layer and the plans on a Citus cluster (issue 21); no HTTP, no scale. */
@@ -258,7 +295,7 @@ async function main(): Promise<number> {
     });
   }
   try {
-    await (args.citusUrl === undefined ? run(args) : runCitus(args, args.citusUrl));
+    await (args.citusUrl !== undefined ? runCitus(args, args.citusUrl) : args.bulkhead ? runBulkheadOnly(args) : run(args));
     return 0;
   } catch (error) {
     process.stderr.write(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

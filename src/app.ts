@@ -97,6 +97,7 @@ export function createApp(deps: AppDeps) {
         sourceIp: sourceIp(c),
         resHeaders,
         stats: c.get('stats'),
+        abortSignal: () => c.req.raw.signal,
         deps,
       }),
       onError(error, path, c) {

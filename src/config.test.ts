@@ -42,4 +42,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CREDENTIAL_CACHE_TTL_MS: '-1' })).toThrow(/CREDENTIAL_CACHE_TTL_MS: /);
     expect(() => loadConfig({ CREDENTIAL_CACHE_TTL_MS: '1h' })).toThrow(/CREDENTIAL_CACHE_TTL_MS: /);
   });
+
+  it('reads the per-tenant bulkhead: a quarter of the pool (at least 2) and 500 ms by default', () => {
+    expect(loadConfig({})).toMatchObject({ tenantMaxConcurrency: 2, tenantBusyWaitMs: 500 });
+    expect(loadConfig({ DB_POOL_MAX: '40' }).tenantMaxConcurrency).toBe(10);
+    expect(loadConfig({ DB_POOL_MAX: '3' }).tenantMaxConcurrency).toBe(2);
+    expect(loadConfig({ DB_POOL_MAX: '40', TENANT_MAX_CONCURRENCY: '1', TENANT_BUSY_WAIT_MS: '0' })).toMatchObject({ tenantMaxConcurrency: 1, tenantBusyWaitMs: 0 });
+    expect(() => loadConfig({ TENANT_MAX_CONCURRENCY: '0' })).toThrow(/TENANT_MAX_CONCURRENCY: /);
+    expect(() => loadConfig({ TENANT_BUSY_WAIT_MS: '-5' })).toThrow(/TENANT_BUSY_WAIT_MS: /);
+  });
 });

@@ -35,6 +35,8 @@ const envSchema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(5).max(10_000).default(50),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   TENANT_RATE_LIMIT: z.string().regex(new RegExp(RATE_LIMIT_PATTERN), 'expected <n>/second, <n>/minute or <n>/hour, e.g. 600/minute').default('600/minute'),
+  TENANT_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).optional(),
+  TENANT_BUSY_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(500),
   USAGE_FLUSH_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
   METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   PALISADE_TENANT: z.string().trim().toLowerCase().min(1).max(100).optional(),
@@ -93,6 +95,19 @@ export interface Config {
   redisUrl: string | undefined;
   /** Every tenant's request budget; a key's own limit applies too, and the tighter wins. */
   tenantRateLimit: string;
+  /**
+   * Requests of one tenant holding a permit at once on this instance (src/platform/bulkhead/):
+   * TENANT_MAX_CONCURRENCY, by default a quarter of the pool (DB_POOL_MAX), at least 2, so two
+   * busy tenants cannot take the whole pool between them while a quiet one waits.
+   */
+  tenantMaxConcurrency: number;
+  /**
+   * How long a request past its tenant's permits waits for one before 503 TENANT_BUSY (Retry-After).
+   * 500 ms: permits turn over every few ms at the measured query latencies, so a burst waits its
+   * turn; only a tenant whose requests hold permits for long (slow queries) is turned away, and
+   * within a fraction of DB_CONNECT_WAIT_MS (3 s), before its requests could queue for connections.
+   */
+  tenantBusyWaitMs: number;
   usageFlushMs: number;
   /** Serve /metrics on this port (no credential) instead of on the API port (platform-admin key). */
   metricsPort: number | undefined;
@@ -103,6 +118,11 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+/** TENANT_MAX_CONCURRENCY's default: a quarter of the app pool, at least 2. */
+export function defaultTenantMaxConcurrency(poolMax: number): number {
+  return Math.max(2, Math.floor(poolMax / 4));
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -143,6 +163,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     tenantRateLimit: e.TENANT_RATE_LIMIT,
+    tenantMaxConcurrency: e.TENANT_MAX_CONCURRENCY ?? defaultTenantMaxConcurrency(e.DB_POOL_MAX),
+    tenantBusyWaitMs: e.TENANT_BUSY_WAIT_MS,
     usageFlushMs: e.USAGE_FLUSH_MS,
     metricsPort: e.METRICS_PORT,
     servedTenant: e.PALISADE_TENANT,

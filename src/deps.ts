@@ -26,6 +26,7 @@ import { LastUsedRecorder } from './modules/credentials/last-used.js';
 import { createLoginThrottle } from './modules/sessions/login-throttle.js';
 import { AlertMonitor } from './modules/usage/alerts.js';
 import { UsageRecorder } from './modules/usage/usage.js';
+import { TenantBulkhead } from './platform/bulkhead/tenant-bulkhead.js';
 import { MetricsRegistry } from './platform/metrics/metrics.js';
 import { AnnouncingCache, createQueryCache, type QueryCache } from './platform/query-cache/query-cache.js';
 import { createRateLimiter } from './platform/rate-limit/rate-limiter.js';
@@ -96,6 +97,8 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     usage,
     sessionTtlMinutes: overrides.sessionTtlMinutes ?? config.sessionTtlMinutes,
     tenantRateLimit: overrides.tenantRateLimit ?? config.tenantRateLimit,
+    // Per instance: this instance's pool is what one tenant must not take from the others.
+    bulkhead: overrides.bulkhead ?? new TenantBulkhead({ maxConcurrent: config.tenantMaxConcurrency, waitMs: config.tenantBusyWaitMs }),
     // With Redis, revocations made on another instance (or by the CLI) evict here too.
     credentialCache:
       overrides.credentialCache ?? own(new CredentialCache({ ttlMs: config.credentialCacheTtlMs, maxEntries: config.credentialCacheMaxEntries, ...redisOptions })),

@@ -230,6 +230,50 @@ describe('markdown report', () => {
   });
 });
 
+describe('the bulkhead scenario', () => {
+  const small = (p99: number): RunSummary => ({ ...run(500), p99 });
+  const bulkhead = (onRatio: number, smallRefusals: Record<string, number> = {}): NonNullable<BenchResults['bulkhead']> => ({
+    poolMax: 10,
+    floodConnections: 32,
+    smallConnections: 2,
+    permits: 2,
+    waitMs: 500,
+    durationSec: 3,
+    rounds: 1,
+    floodTenant: { slug: 'bench-1', orders: 30_000 },
+    smallTenant: { slug: 'bench-100', orders: 200 },
+    cells: [
+      { mode: 'off', load: 'flood', small: small(40), smallRounds: [small(40)], smallStatuses: {}, flood: run(300), floodStatuses: {} },
+      { mode: 'on', load: 'alone', small: small(4), smallRounds: [small(4)], smallStatuses: {} },
+      { mode: 'on', load: 'flood', small: small(4 * onRatio), smallRounds: [small(4 * onRatio)], smallStatuses: smallRefusals, flood: run(250), floodStatuses: { 503: 1200 } },
+      { mode: 'off', load: 'alone', small: small(5), smallRounds: [small(5)], smallStatuses: {} },
+    ],
+    p99Ratio: { on: onRatio, off: 8 },
+  });
+
+  it('holds the small tenant to 2× its p99 alone with the bulkhead on, with no refusals of its own', () => {
+    const checks = (b: NonNullable<BenchResults['bulkhead']>) => evaluateTargets({ ...results(), bulkhead: b }).filter((c) => c.name.startsWith('bulkhead'));
+    expect(checks(bulkhead(1.5)).map((c) => [c.name, c.measured, c.pass])).toEqual([
+      ['bulkhead on: small tenant p99 under a 32-client flood / alone', '1.50×', true],
+      ['bulkhead on: small tenant non-2xx under the flood', '0', true],
+    ]);
+    expect(checks(bulkhead(2.5, { 503: 3 })).map((c) => c.pass)).toEqual([false, false]);
+  });
+
+  it('renders a --bulkhead run on its own, on then off, alone then under the flood', () => {
+    const r = { ...results(), db: [], plans: [], http: undefined, bulkhead: bulkhead(1.5) };
+    const md = renderMarkdown({ ...r, targets: evaluateTargets(r) });
+    expect(md).toContain('# Palisade benchmark, 2026-01-02: per-tenant bulkheads');
+    expect(md).not.toContain('## DB layer');
+    expect(md).not.toContain('DB layer errors');
+    const rows = md.split('\n').filter((l) => /^\| (on|off) \|/.test(l));
+    expect(rows.map((l) => l.split(' | ').slice(0, 2).join(' | '))).toEqual(['| on | alone', '| on | under the flood', '| off | alone', '| off | under the flood']);
+    expect(rows[1]).toContain('| 1.50× | 0 | 250 |');
+    expect(rows[1]).toContain('1,200× 503');
+    expect(rows[3]).toContain('| 8.00× |');
+  });
+});
+
 describe('bench arguments', () => {
   it('--smoke: a tiny seed under its own prefix, short single rounds, everything under the temp directory', () => {
     const args = parseBenchArgs(['--smoke'], { BENCH_DATA_DIR: '/somewhere/real' });
@@ -252,6 +296,13 @@ describe('bench arguments', () => {
     expect(parseBenchArgs(['--citus', url, '--smoke'], {})).toMatchObject({ citusUrl: url, tenants: 5, dbDurationSec: 0.3 });
     expect(() => parseBenchArgs(['--citus', url, '--scale'], {})).toThrow(UsageError);
     expect(() => parseBenchArgs(['--citus', 'localhost:9700'], {})).toThrow(UsageError);
+    expect(() => parseBenchArgs(['--citus', url, '--bulkhead'], {})).toThrow(UsageError);
+  });
+
+  it('--bulkhead: that scenario alone, with the HTTP durations', () => {
+    expect(parseBenchArgs(['--bulkhead', '--quick'], {})).toMatchObject({ bulkhead: true, httpDurationSec: 3, httpRounds: 1 });
+    expect(parseBenchArgs([], {})).toMatchObject({ bulkhead: false });
+    expect(() => parseBenchArgs(['--bulkhead', '--scale'], {})).toThrow(UsageError);
   });
 });
 

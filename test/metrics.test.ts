@@ -71,6 +71,8 @@ describe('MetricsRegistry.render', () => {
     registry.cacheResult('acme', false);
     registry.cacheResult('acme', true);
     registry.rateLimited('acme');
+    registry.observeRequest({ tenant: 'acme', transport: 'odata', status: 503, durationMs: 500 });
+    registry.tenantBusy('acme');
     registry.setPoolState({ inUse: 3, waiting: 1, max: 10 });
 
     const { types, samples } = parse(await registry.render());
@@ -79,6 +81,7 @@ describe('MetricsRegistry.render', () => {
       palisade_http_request_duration_seconds: 'histogram',
       palisade_query_cache_total: 'counter',
       palisade_rate_limited_total: 'counter',
+      palisade_tenant_busy_total: 'counter',
       palisade_db_pool_connections: 'gauge',
       palisade_db_pool_saturation: 'gauge',
       process_resident_memory_bytes: 'gauge',
@@ -91,13 +94,14 @@ describe('MetricsRegistry.render', () => {
 
     const buckets = find(samples, 'palisade_http_request_duration_seconds_bucket', { tenant: 'acme' });
     expect(buckets.map((b) => b.labels.le)).toEqual(['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
-    expect(buckets.map((b) => b.value)).toEqual([2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4]); // cumulative
-    expect(find(samples, 'palisade_http_request_duration_seconds_count', { tenant: 'acme' })[0]!.value).toBe(4);
-    expect(find(samples, 'palisade_http_request_duration_seconds_sum', { tenant: 'acme' })[0]!.value).toBeCloseTo(20.044, 6);
+    expect(buckets.map((b) => b.value)).toEqual([2, 2, 2, 3, 3, 3, 4, 4, 4, 4, 4, 5]); // cumulative
+    expect(find(samples, 'palisade_http_request_duration_seconds_count', { tenant: 'acme' })[0]!.value).toBe(5);
+    expect(find(samples, 'palisade_http_request_duration_seconds_sum', { tenant: 'acme' })[0]!.value).toBeCloseTo(20.544, 6);
 
     expect(find(samples, 'palisade_query_cache_total', { tenant: 'acme', result: 'hit' })[0]!.value).toBe(2);
     expect(find(samples, 'palisade_query_cache_total', { tenant: 'acme', result: 'miss' })[0]!.value).toBe(1);
     expect(find(samples, 'palisade_rate_limited_total', { tenant: 'acme' })[0]!.value).toBe(1);
+    expect(find(samples, 'palisade_tenant_busy_total', { tenant: 'acme' })[0]!.value).toBe(1);
     expect(find(samples, 'palisade_db_pool_connections', {}).map((s) => [s.labels.state, s.value])).toEqual([['in_use', 3], ['waiting', 1], ['max', 10]]);
     expect(find(samples, 'palisade_db_pool_saturation', {})[0]!.value).toBeCloseTo(0.3);
     expect(find(samples, 'process_resident_memory_bytes', {})[0]!.value).toBeGreaterThan(0);
@@ -123,6 +127,8 @@ describe('MetricsRegistry.render', () => {
     registry.observeRequest({ tenant: 't1', transport: 'trpc', status: 200, durationMs: 1 }); // still its own
     registry.cacheResult('t51', true);
     registry.rateLimited('t52');
+    registry.tenantBusy('t52');
+    registry.tenantBusy('t1');
     const { samples } = parse(await registry.render());
     const tenants = new Set(find(samples, 'palisade_http_requests_total', {}).map((s) => s.labels.tenant));
     expect(tenants.size).toBe(51);
@@ -133,6 +139,7 @@ describe('MetricsRegistry.render', () => {
     expect(find(samples, 'palisade_http_requests_total', { tenant: 'other' })[0]!.value).toBe(2);
     expect(find(samples, 'palisade_query_cache_total', { tenant: 'other', result: 'hit' })[0]!.value).toBe(1);
     expect(find(samples, 'palisade_rate_limited_total', { tenant: 'other' })[0]!.value).toBe(1);
+    expect(find(samples, 'palisade_tenant_busy_total', {}).map((s) => [s.labels.tenant, s.value])).toEqual([['other', 1], ['t1', 1]]);
     expect(new Set(find(samples, 'palisade_http_request_duration_seconds_count', {}).map((s) => s.labels.tenant)).size).toBe(51);
 
     const small = new MetricsRegistry({ maxTenantLabels: 1 });

@@ -30,6 +30,7 @@ interface StoredRow {
   cache_hits: number;
   errors: number;
   rate_limited: number;
+  tenant_busy: number;
   total_duration_ms: number;
   latency_buckets: string;
   last_active: string;
@@ -39,7 +40,7 @@ interface StoredRow {
 function storedRows(tenantId: string): Promise<StoredRow[]> {
   return withTenant(owner, tenantId, (tx) =>
     tx.$client<StoredRow[]>`
-      select day::text as day, requests, dataset_queries, cache_hits, errors, rate_limited, total_duration_ms,
+      select day::text as day, requests, dataset_queries, cache_hits, errors, rate_limited, tenant_busy, total_duration_ms,
         latency_buckets::text as latency_buckets, to_json(last_active)#>>'{}' as last_active
       from usage_daily order by day`,
   );
@@ -56,7 +57,7 @@ describe('UsageRecorder', () => {
 
   it('writes nothing until flushed, then one row per tenant per UTC day with the right counts', async () => {
     const recorder = new UsageRecorder(app);
-    // Tenant A, 10 April: 100 requests; 20 dataset queries of which 5 cache hits; 3 errors; 2 rate limited.
+    // Tenant A, 10 April: 100 requests; 20 dataset queries of which 5 cache hits; 3 errors; 2 rate limited; 4 refused TENANT_BUSY.
     for (let i = 0; i < 100; i++) {
       recorder.record(a.id, {
         at: at(`2026-04-10T0${i % 10}:00:00.000Z`),
@@ -65,6 +66,7 @@ describe('UsageRecorder', () => {
         cacheHit: i < 5,
         error: i >= 97,
         rateLimited: i === 50 || i === 51,
+        tenantBusy: i >= 60 && i < 64,
       });
     }
     recorder.record(a.id, { at: at('2026-04-09T23:59:59.000Z'), durationMs: 20_000 });
@@ -75,8 +77,8 @@ describe('UsageRecorder', () => {
     await recorder.flush();
     expect(recorder.pendingTenants()).toEqual([]);
     expect(await storedRows(a.id)).toEqual([
-      { day: '2026-04-09', requests: 1, dataset_queries: 0, cache_hits: 0, errors: 0, rate_limited: 0, total_duration_ms: 20_000, latency_buckets: buckets({ 11: 1 }), last_active: '2026-04-09T23:59:59+00:00' },
-      { day: '2026-04-10', requests: 100, dataset_queries: 20, cache_hits: 5, errors: 3, rate_limited: 2, total_duration_ms: 94 * 4 + 6 * 80, latency_buckets: buckets({ 0: 94, 4: 6 }), last_active: '2026-04-10T09:00:00+00:00' },
+      { day: '2026-04-09', requests: 1, dataset_queries: 0, cache_hits: 0, errors: 0, rate_limited: 0, tenant_busy: 0, total_duration_ms: 20_000, latency_buckets: buckets({ 11: 1 }), last_active: '2026-04-09T23:59:59+00:00' },
+      { day: '2026-04-10', requests: 100, dataset_queries: 20, cache_hits: 5, errors: 3, rate_limited: 2, tenant_busy: 4, total_duration_ms: 94 * 4 + 6 * 80, latency_buckets: buckets({ 0: 94, 4: 6 }), last_active: '2026-04-10T09:00:00+00:00' },
     ]);
     expect(await storedRows(b.id)).toHaveLength(1);
 
@@ -88,11 +90,12 @@ describe('UsageRecorder', () => {
       cache_hit_rate: 0.25,
       errors_today: 3,
       rate_limited_today: 2,
+      tenant_busy_today: 4,
       last_active: '2026-04-10T09:00:00.000Z',
       daily: [
-        { day: '2026-04-08', requests: 0, avg_response_time_ms: null, p95_response_time_ms: null, cache_hit_rate: null, errors: 0, rate_limited: 0 },
-        { day: '2026-04-09', requests: 1, avg_response_time_ms: 20_000, p95_response_time_ms: 10_000, cache_hit_rate: null, errors: 0, rate_limited: 0 },
-        { day: '2026-04-10', requests: 100, avg_response_time_ms: 8.56, p95_response_time_ms: 100, cache_hit_rate: 0.25, errors: 3, rate_limited: 2 },
+        { day: '2026-04-08', requests: 0, avg_response_time_ms: null, p95_response_time_ms: null, cache_hit_rate: null, errors: 0, rate_limited: 0, tenant_busy: 0 },
+        { day: '2026-04-09', requests: 1, avg_response_time_ms: 20_000, p95_response_time_ms: 10_000, cache_hit_rate: null, errors: 0, rate_limited: 0, tenant_busy: 0 },
+        { day: '2026-04-10', requests: 100, avg_response_time_ms: 8.56, p95_response_time_ms: 100, cache_hit_rate: 0.25, errors: 3, rate_limited: 2, tenant_busy: 4 },
       ],
     });
   });
@@ -120,7 +123,7 @@ describe('UsageRecorder', () => {
     await first.flush();
     await second.flush();
     expect(await storedRows(t.id)).toEqual([
-      { day: '2026-04-10', requests: 3, dataset_queries: 2, cache_hits: 1, errors: 1, rate_limited: 0, total_duration_ms: 333, latency_buckets: buckets({ 0: 1, 3: 1, 6: 1 }), last_active: '2026-04-10T08:00:01+00:00' },
+      { day: '2026-04-10', requests: 3, dataset_queries: 2, cache_hits: 1, errors: 1, rate_limited: 0, tenant_busy: 0, total_duration_ms: 333, latency_buckets: buckets({ 0: 1, 3: 1, 6: 1 }), last_active: '2026-04-10T08:00:01+00:00' },
     ]);
   });
 
@@ -196,6 +199,7 @@ describe('listAllUsage (platform role)', () => {
       cache_hit_rate: 1,
       errors_today: 0,
       rate_limited_today: 0,
+      tenant_busy_today: 0,
       last_active: NOON.toISOString(),
     });
   });

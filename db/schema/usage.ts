@@ -27,6 +27,8 @@ export const usageDaily = tenantTable(
     cacheHits: integer().notNull().default(0),
     errors: integer().notNull().default(0),
     rateLimited: integer().notNull().default(0),
+    /** Requests refused with 503 TENANT_BUSY (the tenant's bulkhead was full on an instance). */
+    tenantBusy: integer().notNull().default(0),
     totalDurationMs: doublePrecision().notNull().default(0),
     /** Request counts per LATENCY_BUCKETS_MS bucket (not cumulative). */
     latencyBuckets: integer().array().notNull().default(sql`'{}'::integer[]`),
@@ -36,7 +38,7 @@ export const usageDaily = tenantTable(
     unique('usage_daily_tenant_id_day_key').on(t.tenantId, t.day),
     check(
       'usage_daily_counts_check',
-      sql`${t.requests} >= 0 and ${t.datasetQueries} >= 0 and ${t.cacheHits} >= 0 and ${t.errors} >= 0 and ${t.rateLimited} >= 0`,
+      sql`${t.requests} >= 0 and ${t.datasetQueries} >= 0 and ${t.cacheHits} >= 0 and ${t.errors} >= 0 and ${t.rateLimited} >= 0 and ${t.tenantBusy} >= 0`,
     ),
   ],
 );

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir] [--citus url]`.
+ * `npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--bulkhead] [--duration S] [--rounds N] [--out dir] [--data-dir dir] [--citus url]`.
  *
  * `--smoke` is for checking the bench's own code, not for measuring: a tiny seed (5 tenants × 2,000
  * orders, under its own prefix), 0.3 s DB measurements and 1 s HTTP ones, one round each, results
@@ -8,6 +8,8 @@
  *
  * `--citus <url>` runs the DB layer and the plans on a Citus cluster instead (the coordinator's
  * superuser URL), on a modest seed by default; no HTTP, no --scale.
+ *
+ * `--bulkhead` runs only the per-tenant bulkhead scenario (bulkhead.ts), which a full run includes.
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +24,8 @@ export interface BenchArgs {
   tenants: number;
   orders: number;
   scale: boolean;
+  /** Only the per-tenant bulkhead scenario (a full run includes it). */
+  bulkhead: boolean;
   /** Seconds per variant per round (DB layer). */
   dbDurationSec: number;
   /** Seconds per target per round (HTTP). */
@@ -34,12 +38,14 @@ export interface BenchArgs {
   citusUrl?: string;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--duration S] [--rounds N] [--out dir] [--data-dir dir] [--citus url]
+export const USAGE = `usage: npm run bench -- [--quick] [--tenants N] [--orders M] [--scale] [--bulkhead] [--duration S] [--rounds N] [--out dir] [--data-dir dir] [--citus url]
 
   --quick          200 tenants × 200,000 orders, short runs (under 3 minutes)
   --tenants N      tenants to seed (default 1000; --quick 200)
   --orders M       orders in total, Zipf-skewed (default 1,000,000; --quick 200,000)
   --scale          also grow the table tenfold and compare a small tenant's latency
+  --bulkhead       only the per-tenant bulkhead scenario (the largest tenant floods from 32 clients, a small
+                   one is measured from 2, TENANT_MAX_CONCURRENCY default vs 10,000); writes <date>-bulkhead.*
   --duration S     seconds per measurement (default 5 DB / 10 HTTP; --quick 1.5 / 3)
   --rounds N       interleaved rounds (default 3 DB, 2 HTTP; --quick 3 DB, 1 HTTP)
   --out dir        where results go (default bench/results)
@@ -75,6 +81,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
         tenants: { type: 'string' },
         orders: { type: 'string' },
         scale: { type: 'boolean' },
+        bulkhead: { type: 'boolean' },
         duration: { type: 'string' },
         rounds: { type: 'string' },
         out: { type: 'string' },
@@ -94,6 +101,8 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
   if (citusUrl !== undefined && !/^postgres(ql)?:\/\//.test(citusUrl)) throw new UsageError(`--citus: expected a postgres:// URL, got "${citusUrl}"`);
   const citus = citusUrl !== undefined;
   if (citus && values.scale) throw new UsageError('--citus and --scale: the scale phase runs on plain Postgres only');
+  if (citus && values.bulkhead) throw new UsageError('--citus and --bulkhead: the bulkhead scenario runs on plain Postgres only');
+  if (values.scale && values.bulkhead) throw new UsageError('--bulkhead runs that scenario alone; --scale needs a full run');
   const duration = positive(values.duration, 'duration', false);
   const rounds = positive(values.rounds, 'rounds', true);
   const tenants = positive(values.tenants, 'tenants', true) ?? (smoke ? 5 : citus ? 100 : quick ? 200 : 1000);
@@ -107,6 +116,7 @@ export function parseBenchArgs(argv: string[], env: NodeJS.ProcessEnv): BenchArg
     tenants,
     orders,
     scale: values.scale ?? false,
+    bulkhead: values.bulkhead ?? false,
     dbDurationSec: duration ?? (smoke ? 0.3 : quick ? 1.5 : citus ? 2 : 5),
     httpDurationSec: duration ?? (smoke ? 1 : quick ? 3 : 10),
     dbRounds: rounds ?? (smoke ? 1 : 3),

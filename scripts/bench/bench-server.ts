@@ -12,7 +12,7 @@ import { openPool } from '../../db/client.js';
 import { fromPackageRoot } from '../../db/package-root.js';
 import { TenantReader } from '../../db/tenant-read.js';
 import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { defaultTenantMaxConcurrency, loadConfig } from '../../src/config.js';
 import { buildDeps } from '../../src/deps.js';
 
 interface ServerConfig {
@@ -21,6 +21,8 @@ interface ServerConfig {
   bypassUrl: string;
   cacheTtlSeconds: number;
   poolMax: number;
+  /** Per-tenant permits (TENANT_MAX_CONCURRENCY); unset: the default for poolMax. */
+  tenantMaxConcurrency?: number;
 }
 
 const config = JSON.parse(process.env.BENCH_SERVER_CONFIG ?? '{}') as ServerConfig;
@@ -33,9 +35,16 @@ const platformPool = openPool(config.platformUrl, { max: 2, applicationName: 'pa
 const bypass = openPool(config.bypassUrl, { max: config.poolMax, applicationName: 'palisade-bench-bare' });
 
 // As index.ts: the composition root's parts, batched writes on timers (none per request), with
-// an unlimited tenant budget and the bench's cache lifetime.
+// an unlimited tenant budget, the bench's cache lifetime and per-tenant permits.
 const built = buildDeps(
-  { ...loadConfig({}), catalogPath: fromPackageRoot('catalog.yaml'), poolMax: config.poolMax, cacheTtlSeconds: config.cacheTtlSeconds, tenantRateLimit: '999999999/second' },
+  {
+    ...loadConfig({}),
+    catalogPath: fromPackageRoot('catalog.yaml'),
+    poolMax: config.poolMax,
+    cacheTtlSeconds: config.cacheTtlSeconds,
+    tenantRateLimit: '999999999/second',
+    tenantMaxConcurrency: config.tenantMaxConcurrency ?? defaultTenantMaxConcurrency(config.poolMax),
+  },
   { pool, platformPool },
   { reader },
 );

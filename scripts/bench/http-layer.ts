@@ -75,13 +75,18 @@ export function targetRequests(tenants: readonly { id: string; apiKey: string }[
   };
 }
 
-interface Server {
+export interface Server {
   child: ChildProcess;
   url: string;
 }
 
-async function startServer(opts: HttpOptions, cacheTtlSeconds: number): Promise<Server> {
-  const config = { appUrl: opts.appUrl, platformUrl: opts.platformUrl, bypassUrl: opts.bypassUrl, cacheTtlSeconds, poolMax: opts.poolMax };
+/** bench-server.ts in its own process; `tenantMaxConcurrency` unset: the default (config.ts). */
+export async function startServer(
+  opts: Pick<HttpOptions, 'appUrl' | 'platformUrl' | 'bypassUrl' | 'poolMax'>,
+  cacheTtlSeconds: number,
+  settings: { tenantMaxConcurrency?: number } = {},
+): Promise<Server> {
+  const config = { appUrl: opts.appUrl, platformUrl: opts.platformUrl, bypassUrl: opts.bypassUrl, cacheTtlSeconds, poolMax: opts.poolMax, ...settings };
   const child = spawnCompiled(SERVER, { ...process.env, BENCH_SERVER_CONFIG: JSON.stringify(config) });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -103,7 +108,7 @@ async function startServer(opts: HttpOptions, cacheTtlSeconds: number): Promise<
 }
 
 /** Sends jobs to one load-worker process, one at a time. */
-class LoadWorker {
+export class LoadWorker {
   private readonly child = forkScript(WORKER);
   private nextId = 1;
 

@@ -2,6 +2,7 @@
  * Pure: the bench's results → the issue's targets (✓/✗) and the markdown report. No I/O, so
  * test/bench-stats.test.ts checks it on made-up numbers.
  */
+import type { BulkheadResult } from './bulkhead.js';
 import type { DbCell } from './db-layer.js';
 import type { HttpLayerResult } from './http-layer.js';
 import type { PlanCheck } from './plans.js';
@@ -52,6 +53,8 @@ export interface BenchResults {
   http?: HttpLayerResult;
   plans: PlanCheck[];
   scale?: ScaleResult;
+  /** One tenant flooding, a small one measured, the per-tenant bulkhead on and off (bulkhead.ts). */
+  bulkhead?: BulkheadResult;
   /** Why a phase did not run (e.g. `--scale` not given). */
   skipped: Record<string, string>;
   targets: TargetCheck[];
@@ -89,7 +92,8 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[]
     checks.push(atLeast(`runner / rls-only, ${cell.query}, ${clients(cell.concurrency)}`, 0.95, cell.vsRlsOnly));
   }
   const dbErrors = r.db.reduce((a, c) => a + c.result.errors, 0);
-  checks.push({ name: 'DB layer errors', goal: '0', measured: String(dbErrors), pass: dbErrors === 0 });
+  // `--bulkhead` runs that scenario alone: no DB layer.
+  if (r.db.length) checks.push({ name: 'DB layer errors', goal: '0', measured: String(dbErrors), pass: dbErrors === 0 });
   if (r.http) {
     for (const cell of r.http.cells.filter((c) => c.cache === 'off' && c.vsBare !== undefined)) {
       checks.push(atLeast(`${cell.target} / bare, ${cell.connections} connections`, 0.8, cell.vsBare));
@@ -112,7 +116,34 @@ export function evaluateTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[]
       checks.push(atMost(`scale: small-tenant p50 growth, ${c.query}`, 1.2, c.p50Growth, '×'));
     }
   }
+  if (r.bulkhead) {
+    const b = r.bulkhead;
+    checks.push(atMost(`bulkhead on: small tenant p99 under a ${b.floodConnections}-client flood / alone`, 2, b.p99Ratio.on, '×'));
+    const refused = Object.values(b.cells.find((c) => c.mode === 'on' && c.load === 'flood')?.smallStatuses ?? {}).reduce((a, n) => a + n, 0);
+    checks.push({ name: 'bulkhead on: small tenant non-2xx under the flood', goal: '0', measured: String(refused), pass: refused === 0 });
+  }
   return checks;
+}
+
+/** The bulkhead scenario as markdown lines. */
+export function bulkheadLines(b: BulkheadResult): string[] {
+  const statuses = (s: Record<string, number> | undefined) => (s && Object.keys(s).length ? Object.entries(s).map(([k, n]) => `${num(n)}× ${k}`).join(', ') : '—');
+  const order = (c: { mode: string; load: string }) => (c.mode === 'on' ? 0 : 2) + (c.load === 'alone' ? 0 : 1);
+  return [
+    `The largest tenant (${b.floodTenant.slug}, ${num(b.floodTenant.orders)} orders) sends its revenue-by-region query over REST from ${b.floodConnections} clients while a small one (${b.smallTenant.slug}, ${num(b.smallTenant.orders)} orders) sends its own from ${b.smallConnections}; cache off, pool ${b.poolMax}. ` +
+      `Bulkhead on: TENANT_MAX_CONCURRENCY ${b.permits} (the default for the pool), TENANT_BUSY_WAIT_MS ${b.waitMs}; off: TENANT_MAX_CONCURRENCY 10,000. ${b.rounds} round(s) × ${b.durationSec} s, the two servers alternating; median round (by req/s) shown. × alone: the small tenant's p99 over its p99 alone on the same server in the same run.`,
+    '',
+    '| bulkhead | small tenant | req/s | p50 ms | p95 ms | p99 ms | p99 × alone | non-2xx | flood req/s | flood p99 ms | flood answers other than 2xx |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...[...b.cells]
+      .sort((x, y) => order(x) - order(y))
+      .map((c) => {
+        const r = c.small;
+        const vsAlone = c.load === 'flood' ? `${fmt(b.p99Ratio[c.mode])}×` : '1.00×';
+        const non2xx = Object.values(c.smallStatuses).reduce((a, n) => a + n, 0);
+        return `| ${c.mode} | ${c.load === 'alone' ? 'alone' : 'under the flood'} | ${num(r.reqPerSec)} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.p99)} | ${vsAlone} | ${non2xx} | ${c.flood ? num(c.flood.reqPerSec) : '—'} | ${c.flood ? fmt(c.flood.p99) : '—'} | ${statuses(c.floodStatuses)} |`;
+      }),
+  ];
 }
 
 export interface HttpBound {
@@ -147,6 +178,26 @@ export function httpBounds(http: HttpLayerResult): HttpBound[] {
 export function renderMarkdown(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
+  // `--bulkhead`: that scenario alone, nothing else to show.
+  if (r.bulkhead && r.db.length === 0 && !r.http) {
+    return `${[
+      `# Palisade benchmark, ${r.date}: per-tenant bulkheads (--bulkhead${s.quick ? ', --quick' : ''}${s.smoke ? ', --smoke' : ''})`,
+      '',
+      ...(s.smoke ? ['**--smoke: a check that the bench code runs. The figures and ✓/✗ below mean nothing.**', ''] : []),
+      `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGb} GB RAM, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (${s.database}, shared_buffers ${m.sharedBuffers}).`,
+      `Data: ${num(s.tenants)} tenants, ${num(s.orders)} orders (Zipf-skewed${s.seedReused ? ', reused seed' : `, seeded in ${(s.seedMs / 1000).toFixed(1)} s`}). Total ${Math.round(r.elapsedSec)} s.`,
+      '',
+      '## Targets',
+      '',
+      '| | target | goal | measured |',
+      '|---|---|---|---|',
+      ...r.targets.map((t) => `| ${mark(t.pass)} | ${t.name} | ${t.goal} | ${t.measured} |`),
+      '',
+      '## Per-tenant bulkheads',
+      '',
+      ...bulkheadLines(r.bulkhead),
+    ].join('\n')}\n`;
+  }
   const lines: string[] = [
     `# Palisade benchmark, ${r.date}${s.database === 'citus' ? ' (--citus)' : ''}${s.quick ? ' (--quick)' : ''}${s.smoke ? ' (--smoke)' : ''}`,
     '',
@@ -161,6 +212,7 @@ export function renderMarkdown(r: BenchResults): string {
     '| | target | goal | measured |',
     '|---|---|---|---|',
     ...r.targets.map((t) => `| ${mark(t.pass)} | ${t.name} | ${t.goal} | ${t.measured} |`),
+    ...(r.bulkhead ? ['', '## Per-tenant bulkheads', '', ...bulkheadLines(r.bulkhead)] : []),
     '',
     '## DB layer',
     '',

@@ -25,6 +25,8 @@ export interface RequestStats {
   datasetQuery?: boolean;
   cacheHit?: boolean;
   rateLimited?: boolean;
+  /** Refused with 503 TENANT_BUSY: the tenant's bulkhead was full (access/tiers.ts). */
+  tenantBusy?: boolean;
 }
 
 export interface AccessRequest {
@@ -34,4 +36,9 @@ export interface AccessRequest {
   sourceIp: string | null;
   resHeaders: ResponseHeaders;
   stats: RequestStats;
+  /**
+   * Fires when the client goes away. A function, asked for only when a request has to wait for
+   * its tenant's permit: on Node, building the request's signal costs a WHATWG Request.
+   */
+  abortSignal?(): AbortSignal | undefined;
 }

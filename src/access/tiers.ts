@@ -4,7 +4,9 @@
  * checks the tier, and hands back a scope that reaches tenant data only for the credential's own
  * tenant: the tenant comes from the verified credential, never from input. Tenant credentials
  * spend one request of their rate-limit budgets as soon as they are verified, before any check
- * that could refuse them, so refused requests count too.
+ * that could refuse them, so refused requests count too. A tenant request then holds one of its
+ * tenant's permits (the bulkhead, platform/bulkhead/) for as long as its work runs: `tenantAccess`
+ * takes that work as a callback and releases the permit when it settles, however it settles.
  */
 import type { Sql } from '../../db/client.js';
 import type { CompiledRead } from '../../db/compiled-select.js';
@@ -17,6 +19,7 @@ import type { Actor } from '../modules/audit-log/audit.service.js';
 import type { CredentialCache, CredentialChange } from '../modules/credentials/credential-cache.js';
 import type { LastUsedRecorder } from '../modules/credentials/last-used.js';
 import type { Principal, TenantPrincipal } from '../modules/credentials/principal.js';
+import type { TenantBulkhead } from '../platform/bulkhead/tenant-bulkhead.js';
 import type { RateLimiter } from '../platform/rate-limit/rate-limiter.js';
 import { assertServedHere, authenticateRequest, type ServedTenant } from './authenticate.js';
 import { enforceRateLimit } from './rate-limit.js';
@@ -39,6 +42,8 @@ export interface AccessDeps {
   tenantRateLimit: string;
   /** PALISADE_TENANT: the one tenant a pinned instance serves; unset, every tenant. */
   servedTenant?: ServedTenant;
+  /** Per-tenant permits: TENANT_MAX_CONCURRENCY requests in flight, TENANT_BUSY_WAIT_MS of waiting. */
+  bulkhead: TenantBulkhead;
 }
 
 export interface Authenticated {
@@ -121,10 +126,21 @@ function evictFrom(deps: AccessDeps): TenantScope['credentialsChanged'] {
 }
 
 /**
- * A tenant credential with at least `minimum` role. A session whose password must be changed
+ * Retry-After of TENANT_BUSY: permits turn over within a query's time, so the soonest a client can
+ * be told (whole seconds) is also about right.
+ */
+export const TENANT_BUSY_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Runs `work` with a tenant credential's access, at least `minimum` role, holding one of the
+ * tenant's permits (TENANT_MAX_CONCURRENCY on this instance) from the checks to `work`'s end,
+ * error or not. With every permit taken, the request waits up to TENANT_BUSY_WAIT_MS for one, and
+ * past that (or once its client has gone away) answers 503 TENANT_BUSY with Retry-After, without
+ * running `work`. The permit is taken after the credential and rate-limit checks: they need the
+ * tenant, and a refused credential must not wait. A session whose password must be changed
  * reaches nothing here (only `sessionAccess`, which changes it).
  */
-export async function tenantAccess(deps: AccessDeps, request: AccessRequest, minimum: TenantRole): Promise<TenantAccess> {
+export async function tenantAccess<T>(deps: AccessDeps, request: AccessRequest, minimum: TenantRole, work: (access: TenantAccess) => Promise<T>): Promise<T> {
   const { actor, principal: any } = await authenticate(deps, request);
   const principal = tenantOnly(any);
   if (principal.via === 'session' && principal.mustChangePassword) {
@@ -134,14 +150,27 @@ export async function tenantAccess(deps: AccessDeps, request: AccessRequest, min
     throw new AppError('INSUFFICIENT_ROLE', `This needs the ${minimum} role or higher; this credential has ${principal.role}.`);
   }
   const { tenantId } = principal;
-  const { reader } = deps;
-  return {
-    principal,
-    actor,
-    ...tenantScope(deps.pool, tenantId, evictFrom(deps)),
-    readTenant: (fn) => reader.read(tenantId, fn),
-    readCompiled: (statement, values) => statement.run(reader, tenantId, values),
-  };
+  const { reader, bulkhead } = deps;
+  const permit = bulkhead.tryAcquire(tenantId) ?? (await bulkhead.acquire(tenantId, () => request.abortSignal?.()));
+  if (permit === undefined) {
+    request.stats.tenantBusy = true;
+    throw new AppError(
+      'TENANT_BUSY',
+      `This tenant already has ${bulkhead.maxConcurrent} requests in progress on this server and none finished within ${bulkhead.waitMs} ms; retry shortly.`,
+      { retryAfterSeconds: TENANT_BUSY_RETRY_AFTER_SECONDS },
+    );
+  }
+  try {
+    return await work({
+      principal,
+      actor,
+      ...tenantScope(deps.pool, tenantId, evictFrom(deps)),
+      readTenant: (fn) => reader.read(tenantId, fn),
+      readCompiled: (statement, values) => statement.run(reader, tenantId, values),
+    });
+  } finally {
+    permit.release();
+  }
 }
 
 /** A signed-in user's session (not an API key), whatever its role: changing one's password, signing out. */

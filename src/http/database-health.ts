@@ -67,9 +67,13 @@ export class DatabaseHealth {
     return this.probing;
   }
 
-  /** A request was answered 503 because of the database (AppError reason DATABASE_*). */
+  /**
+   * A request was answered 503. Only the database's reasons (DATABASE_*) concern it: a tenant's
+   * full bulkhead (TENANT_BUSY) or a shutdown says nothing about the database.
+   */
   noteRefused(error: AppError, requestId?: string): void {
     if (error.reason === 'DATABASE_BUSY') return this.noteBusy(error, requestId);
+    if (error.reason !== 'DATABASE_UNAVAILABLE') return;
     if (!this.outage) this.startOutage(error.cause ?? error, requestId);
     this.outage!.refused++;
     this.outage!.answering = undefined;

@@ -21,9 +21,12 @@ export interface Observers {
   clock: Clock;
 }
 
-/** Rate-limited requests are counted as such, not as errors; other 4xx and 5xx are errors. */
-function isError(status: number): boolean {
-  return status >= 400 && status !== 429;
+/**
+ * Requests refused for load are counted as such, not as errors: rate-limited ones (429) and those
+ * refused by their tenant's bulkhead (503 TENANT_BUSY). Other 4xx and 5xx are errors.
+ */
+function isError(status: number, stats: RequestStats): boolean {
+  return status >= 400 && status !== 429 && stats.tenantBusy !== true;
 }
 
 export function observeRequests(transport: Transport, { usage, metrics, alerts, clock }: Observers): MiddlewareHandler<RequestStatsEnv> {
@@ -38,14 +41,16 @@ export function observeRequests(transport: Transport, { usage, metrics, alerts, 
     metrics.observeRequest({ tenant, transport, status, durationMs });
     if (stats.datasetQuery) metrics.cacheResult(tenant, stats.cacheHit === true);
     if (stats.rateLimited) metrics.rateLimited(tenant);
+    if (stats.tenantBusy) metrics.tenantBusy(tenant);
     if (!stats.tenantId) return;
     const event = {
       at: clock(),
       durationMs,
       datasetQuery: stats.datasetQuery === true,
       cacheHit: stats.cacheHit === true,
-      error: isError(status),
+      error: isError(status, stats),
       rateLimited: stats.rateLimited === true,
+      tenantBusy: stats.tenantBusy === true,
     };
     usage.record(stats.tenantId, event);
     alerts.observe(stats.tenantId, stats.tenantSlug ?? stats.tenantId, event);

@@ -75,6 +75,8 @@ export const REASONS = {
   // 503, with Retry-After.
   DATABASE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   DATABASE_BUSY: 'SERVICE_UNAVAILABLE',
+  /** The tenant already has TENANT_MAX_CONCURRENCY requests in flight here and none finished in time. */
+  TENANT_BUSY: 'SERVICE_UNAVAILABLE',
   SHUTTING_DOWN: 'SERVICE_UNAVAILABLE',
 } as const satisfies Record<string, TRPC_ERROR_CODE_KEY>;
 

@@ -83,7 +83,8 @@ export function odataRoutes(deps: ODataDeps) {
       if (c.req.path.endsWith('/$batch')) throw new AppError('UNSUPPORTED_OPTION', '$batch is not supported: send each request on its own.');
       readOnly();
     }
-    const access = await tenantAccess(
+    // The handler runs inside, holding one of the tenant's permits until it returns or throws.
+    await tenantAccess(
       deps,
       {
         requestId: c.get('requestId'),
@@ -91,11 +92,14 @@ export function odataRoutes(deps: ODataDeps) {
         sourceIp: sourceIp(c),
         resHeaders: { set: (name, value) => c.header(name, value) },
         stats: c.get('stats'),
+        abortSignal: () => c.req.raw.signal,
       },
       'viewer',
+      async (access) => {
+        c.set('access', access);
+        await next();
+      },
     );
-    c.set('access', access);
-    await next();
   }
 
   const service = (c: Context<ODataEnv>) => odataJson(c, serviceDocument(catalog, serviceRoot(c)));

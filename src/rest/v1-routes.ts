@@ -130,17 +130,25 @@ export function v1Routes(deps: V1Deps) {
   });
 
   // The access layer's tenant tier, as tRPC's tenantProcedure: same checks, order and messages.
-  v1.use('*', async (c, next) => {
-    const access = await tenantAccess(deps, {
-      requestId: c.get('requestId'),
-      headers: requestHeaders(c),
-      sourceIp: sourceIp(c),
-      resHeaders: { set: (name, value) => c.header(name, value) },
-      stats: c.get('stats'),
-    }, 'viewer');
-    c.set('access', access);
-    await next();
-  });
+  // The handler runs inside, holding one of the tenant's permits until it returns or throws.
+  v1.use('*', (c, next) =>
+    tenantAccess(
+      deps,
+      {
+        requestId: c.get('requestId'),
+        headers: requestHeaders(c),
+        sourceIp: sourceIp(c),
+        resHeaders: { set: (name, value) => c.header(name, value) },
+        stats: c.get('stats'),
+        abortSignal: () => c.req.raw.signal,
+      },
+      'viewer',
+      async (access) => {
+        c.set('access', access);
+        await next();
+      },
+    ),
+  );
 
   // `satisfies`: the answers keep to the response schemas the document is built from.
   v1.get('/datasets', (c) => c.json({ datasets: listDatasets(deps.analytics.catalog) } satisfies DatasetList));

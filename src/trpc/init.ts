@@ -17,7 +17,7 @@
  *
  * No transformer: plain JSON in and out, so curl and non-TypeScript clients can call /trpc.
  */
-import { initTRPC } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError } from 'zod';
 import type { TenantRole } from '../../db/schema/index.js';
 import { authenticate, platformAccess, sessionAccess, tenantAccess, type TenantAccess } from '../access/tiers.js';
@@ -64,8 +64,9 @@ const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
 
 export const router = t.router;
 
-/** An AppError or a recognised database error as the typed tRPC error; anything else as it is. */
+/** An AppError or a recognised database error as the typed tRPC error; anything else (a tRPC error already) as it is. */
 function mapped(error: unknown): unknown {
+  if (error instanceof TRPCError) return error;
   const app = toAppError(error);
   return app ? toTRPCError(app) : error;
 }
@@ -108,22 +109,17 @@ function tenantTier(minimum: TenantRole) {
   // One middleware for error mapping, authentication and the tier rather than three stacked ones:
   // tRPC copies the call options and context at every level, and this tier serves the hot path.
   return t.procedure.use(async ({ ctx, next, type, path, meta, getRawInput }) => {
-    let added: TenantAccess;
     try {
-      added = await tenantAccess(ctx.deps, ctx, minimum);
-      if (type === 'mutation') added = await withIdempotency(ctx, added, path, meta, getRawInput);
+      // The procedure runs inside: the tenant's permit (access/tiers.ts) is held until it settles.
+      return await tenantAccess(ctx.deps, ctx, minimum, async (access) => {
+        const added = type === 'mutation' ? await withIdempotency(ctx, access, path, meta, getRawInput) : access;
+        const result = mapFailure(await next({ ctx: added }));
+        if (type === 'mutation' && result.ok) await ctx.deps.analytics.cache.invalidateTenant(added.tenantId);
+        return result;
+      });
     } catch (error) {
       throw mapped(error);
     }
-    const result = mapFailure(await next({ ctx: added }));
-    if (type === 'mutation' && result.ok) {
-      try {
-        await ctx.deps.analytics.cache.invalidateTenant(added.tenantId);
-      } catch (error) {
-        throw mapped(error);
-      }
-    }
-    return result;
   });
 }
 

@@ -80,13 +80,14 @@ const TITLES: Partial<Record<Reason, string>> = {
   NOT_FOUND: 'Not found',
   DATABASE_UNAVAILABLE: 'The database is briefly unavailable',
   DATABASE_BUSY: 'The server is busy',
+  TENANT_BUSY: 'Too many requests in progress',
   INTERNAL: 'Something went wrong on the server',
 };
 
 const SIGN_IN_AGAIN: ReadonlySet<Reason> = new Set<Reason>(['KEY_EXPIRED', 'KEY_REVOKED', 'KEY_UNKNOWN', 'KEY_MALFORMED', 'KEY_MISSING', 'USER_DISABLED', 'TENANT_SUSPENDED', 'TENANT_NOT_SERVED_HERE']);
 
-/** The server says when to try again (Retry-After): rate limits and brief database outages alike. */
-const RETRY_LATER: ReadonlySet<Reason> = new Set<Reason>(['TOO_MANY_REQUESTS', 'DATABASE_UNAVAILABLE', 'DATABASE_BUSY']);
+/** The server says when to try again (Retry-After): rate limits, brief database outages and a tenant's full bulkhead alike. */
+const RETRY_LATER: ReadonlySet<Reason> = new Set<Reason>(['TOO_MANY_REQUESTS', 'DATABASE_UNAVAILABLE', 'DATABASE_BUSY', 'TENANT_BUSY']);
 
 /** Any failure of an API call, in words a person can act on. */
 export function describeError(error: unknown): PlainError {

@@ -25,6 +25,8 @@ export interface UsageEvent {
   cacheHit?: boolean;
   error?: boolean;
   rateLimited?: boolean;
+  /** Refused with 503 TENANT_BUSY (the tenant's bulkhead was full); not an error. */
+  tenantBusy?: boolean;
 }
 
 interface DayDelta {
@@ -33,6 +35,7 @@ interface DayDelta {
   cacheHits: number;
   errors: number;
   rateLimited: number;
+  tenantBusy: number;
   totalDurationMs: number;
   latencyBuckets: number[];
   lastActive: number;
@@ -81,6 +84,7 @@ function emptyDelta(): DayDelta {
     cacheHits: 0,
     errors: 0,
     rateLimited: 0,
+    tenantBusy: 0,
     totalDurationMs: 0,
     latencyBuckets: new Array<number>(LATENCY_BUCKET_COUNT).fill(0),
     lastActive: 0,
@@ -93,6 +97,7 @@ function addInto(target: DayDelta, d: DayDelta): void {
   target.cacheHits += d.cacheHits;
   target.errors += d.errors;
   target.rateLimited += d.rateLimited;
+  target.tenantBusy += d.tenantBusy;
   target.totalDurationMs += d.totalDurationMs;
   d.latencyBuckets.forEach((n, i) => (target.latencyBuckets[i] = (target.latencyBuckets[i] ?? 0) + n));
   target.lastActive = Math.max(target.lastActive, d.lastActive);
@@ -124,6 +129,7 @@ export class UsageRecorder extends BatchWriter {
     if (event.datasetQuery && event.cacheHit) delta.cacheHits += 1;
     if (event.error) delta.errors += 1;
     if (event.rateLimited) delta.rateLimited += 1;
+    if (event.tenantBusy) delta.tenantBusy += 1;
     delta.totalDurationMs += durationMs;
     delta.latencyBuckets[latencyBucket(durationMs)]! += 1;
     delta.lastActive = Math.max(delta.lastActive, at.getTime());
@@ -192,6 +198,7 @@ function upsertDeltas(days: Map<string, DayDelta>): SQL {
       cache_hits: d.cacheHits,
       errors: d.errors,
       rate_limited: d.rateLimited,
+      tenant_busy: d.tenantBusy,
       total_duration_ms: d.totalDurationMs,
       latency_buckets: d.latencyBuckets,
       last_active: new Date(d.lastActive).toISOString(),
@@ -199,16 +206,17 @@ function upsertDeltas(days: Map<string, DayDelta>): SQL {
   );
   return sql`
     insert into usage_daily as u
-      (day, requests, dataset_queries, cache_hits, errors, rate_limited, total_duration_ms, latency_buckets, last_active)
-    select r.day, r.requests, r.dataset_queries, r.cache_hits, r.errors, r.rate_limited, r.total_duration_ms, r.latency_buckets, r.last_active
+      (day, requests, dataset_queries, cache_hits, errors, rate_limited, tenant_busy, total_duration_ms, latency_buckets, last_active)
+    select r.day, r.requests, r.dataset_queries, r.cache_hits, r.errors, r.rate_limited, r.tenant_busy, r.total_duration_ms, r.latency_buckets, r.last_active
     from json_to_recordset(${rows}::json) as r(day date, requests int, dataset_queries int, cache_hits int, errors int,
-      rate_limited int, total_duration_ms float8, latency_buckets int[], last_active timestamptz)
+      rate_limited int, tenant_busy int, total_duration_ms float8, latency_buckets int[], last_active timestamptz)
     on conflict (tenant_id, day) do update set
       requests = u.requests + excluded.requests,
       dataset_queries = u.dataset_queries + excluded.dataset_queries,
       cache_hits = u.cache_hits + excluded.cache_hits,
       errors = u.errors + excluded.errors,
       rate_limited = u.rate_limited + excluded.rate_limited,
+      tenant_busy = u.tenant_busy + excluded.tenant_busy,
       total_duration_ms = u.total_duration_ms + excluded.total_duration_ms,
       -- element by element; unnest pads the shorter array with NULLs
       latency_buckets = array(
@@ -234,6 +242,8 @@ export interface UsageDay {
   cache_hit_rate: number | null;
   errors: number;
   rate_limited: number;
+  /** Requests refused with 503 TENANT_BUSY (the tenant's bulkhead was full). */
+  tenant_busy: number;
 }
 
 /** A tenant's usage; the `_today` figures and the three rates are for the current UTC day. */
@@ -246,6 +256,8 @@ export interface UsageSummary {
   cache_hit_rate: number | null;
   errors_today: number;
   rate_limited_today: number;
+  /** Requests refused with 503 TENANT_BUSY today: more in flight at once than TENANT_MAX_CONCURRENCY allows. */
+  tenant_busy_today: number;
   /** Last request ever recorded (not only in the window); null when none. */
   last_active: string | null;
 }
@@ -262,6 +274,7 @@ interface StoredDay {
   cache_hits: number;
   errors: number;
   rate_limited: number;
+  tenant_busy: number;
   total_duration_ms: number;
   latency_buckets: number[];
 }
@@ -269,7 +282,7 @@ interface StoredDay {
 const round = (value: number, places: number) => Math.round(value * 10 ** places) / 10 ** places;
 
 function toUsageDay(day: string, row: StoredDay | undefined): UsageDay {
-  if (!row) return { day, requests: 0, avg_response_time_ms: null, p95_response_time_ms: null, cache_hit_rate: null, errors: 0, rate_limited: 0 };
+  if (!row) return { day, requests: 0, avg_response_time_ms: null, p95_response_time_ms: null, cache_hit_rate: null, errors: 0, rate_limited: 0, tenant_busy: 0 };
   return {
     day,
     requests: row.requests,
@@ -278,6 +291,7 @@ function toUsageDay(day: string, row: StoredDay | undefined): UsageDay {
     cache_hit_rate: row.dataset_queries > 0 ? round(row.cache_hits / row.dataset_queries, 4) : null,
     errors: row.errors,
     rate_limited: row.rate_limited,
+    tenant_busy: row.tenant_busy,
   };
 }
 
@@ -296,7 +310,7 @@ export async function getUsage(tx: TenantDb, input: { days?: number; today: Date
       (select to_json(max(last_active))#>>'{}' from usage_daily where tenant_id = ${tenant}::uuid) as last_active,
       (select coalesce(json_agg(json_build_object(
           'day', day::text, 'requests', requests, 'dataset_queries', dataset_queries, 'cache_hits', cache_hits,
-          'errors', errors, 'rate_limited', rate_limited, 'total_duration_ms', total_duration_ms,
+          'errors', errors, 'rate_limited', rate_limited, 'tenant_busy', tenant_busy, 'total_duration_ms', total_duration_ms,
           'latency_buckets', latency_buckets) order by day), '[]')::text
         from usage_daily where tenant_id = ${tenant}::uuid and day between ${from}::date and ${today}::date) as days`)) as unknown as { last_active: string | null; days: string }[];
   const stored = new Map((JSON.parse(row!.days) as StoredDay[]).map((d) => [d.day, d]));
@@ -312,14 +326,15 @@ export async function getUsage(tx: TenantDb, input: { days?: number; today: Date
     cache_hit_rate: current.cache_hit_rate,
     errors_today: current.errors,
     rate_limited_today: current.rate_limited,
+    tenant_busy_today: current.tenant_busy,
     last_active: row!.last_active === null ? null : new Date(row!.last_active).toISOString(),
     daily,
   };
 }
 
 function summaryOf(usage: TenantUsage): UsageSummary {
-  const { queries_today, avg_response_time_ms, p95_response_time_ms, cache_hit_rate, errors_today, rate_limited_today, last_active } = usage;
-  return { queries_today, avg_response_time_ms, p95_response_time_ms, cache_hit_rate, errors_today, rate_limited_today, last_active };
+  const { queries_today, avg_response_time_ms, p95_response_time_ms, cache_hit_rate, errors_today, rate_limited_today, tenant_busy_today, last_active } = usage;
+  return { queries_today, avg_response_time_ms, p95_response_time_ms, cache_hit_rate, errors_today, rate_limited_today, tenant_busy_today, last_active };
 }
 
 export interface TenantUsageRow extends UsageSummary {

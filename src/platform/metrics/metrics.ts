@@ -67,6 +67,7 @@ interface TenantSeries {
   cacheHit?: CounterChild;
   cacheMiss?: CounterChild;
   rateLimited?: CounterChild;
+  tenantBusy?: CounterChild;
 }
 
 export interface MetricsOptions {
@@ -90,6 +91,7 @@ export class MetricsRegistry {
   private readonly durations: Histogram<'tenant'>;
   private readonly cache: Counter<'tenant' | 'result'>;
   private readonly rateLimits: Counter<'tenant'>;
+  private readonly tenantBusyRefusals: Counter<'tenant'>;
 
   constructor(options: MetricsOptions = {}) {
     this.maxTenantLabels = options.maxTenantLabels ?? 50;
@@ -109,6 +111,12 @@ export class MetricsRegistry {
     });
     this.cache = new Counter({ name: 'palisade_query_cache_total', help: 'Dataset query cache lookups by tenant and result.', labelNames: ['tenant', 'result'], registers });
     this.rateLimits = new Counter({ name: 'palisade_rate_limited_total', help: 'Requests refused by a rate limit, by tenant.', labelNames: ['tenant'], registers });
+    this.tenantBusyRefusals = new Counter({
+      name: 'palisade_tenant_busy_total',
+      help: 'Requests refused with 503 TENANT_BUSY (their tenant had TENANT_MAX_CONCURRENCY requests in flight on this instance), by tenant.',
+      labelNames: ['tenant'],
+      registers,
+    });
     // The pool gauges are read from the pool-state function at every scrape.
     const connections: Gauge<'state'> = new Gauge({
       name: 'palisade_db_pool_connections',
@@ -179,6 +187,11 @@ export class MetricsRegistry {
   rateLimited(tenant: string | null): void {
     const series = this.tenantSeries(tenant);
     (series.rateLimited ??= this.rateLimits.labels(series.label)).inc();
+  }
+
+  tenantBusy(tenant: string | null): void {
+    const series = this.tenantSeries(tenant);
+    (series.tenantBusy ??= this.tenantBusyRefusals.labels(series.label)).inc();
   }
 
   /** The app pool's state: a snapshot, or a function read at every render (always current). */

@@ -20,8 +20,8 @@ export function Overview() {
             <Stat label="Requests today" value={formatCompact(u.queries_today)} hint={`${formatCompact(u.daily.reduce((s, d) => s + d.requests, 0))} in 30 days`} />
             <Stat label="Average latency" value={formatMs(u.avg_response_time_ms)} hint="today" />
             <Stat label="p95 latency" value={formatMs(u.p95_response_time_ms)} hint="today, bucket upper bound" />
-            <Stat label="Errors today" value={formatCompact(u.errors_today)} hint="4xx and 5xx, without 429" />
-            <Stat label="Rate-limited today" value={formatCompact(u.rate_limited_today)} hint="429 answers" />
+            <Stat label="Errors today" value={formatCompact(u.errors_today)} hint="4xx and 5xx, without 429 and TENANT_BUSY" />
+            <Stat label="Rate-limited today" value={formatCompact(u.rate_limited_today)} hint={`429 answers${u.tenant_busy_today > 0 ? `; ${formatCompact(u.tenant_busy_today)} more refused as too many at once (503 TENANT_BUSY)` : ''}`} />
             <Stat label="Last active" value={timeAgo(u.last_active)} hint={formatDate(u.last_active)} />
           </div>
           <div class="grid-2">

@@ -1,0 +1,3 @@
+ALTER TABLE "usage_daily" DROP CONSTRAINT "usage_daily_counts_check";--> statement-breakpoint
+ALTER TABLE "usage_daily" ADD COLUMN "tenant_busy" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "usage_daily" ADD CONSTRAINT "usage_daily_counts_check" CHECK ("usage_daily"."requests" >= 0 and "usage_daily"."dataset_queries" >= 0 and "usage_daily"."cache_hits" >= 0 and "usage_daily"."errors" >= 0 and "usage_daily"."rate_limited" >= 0 and "usage_daily"."tenant_busy" >= 0);
