@@ -18,9 +18,9 @@ import { AppError, HTTP_STATUS } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { queryDataset, type AnalyticsDeps } from '../modules/analytics/analytics.service.js';
 import { requireDataset } from '../modules/analytics/query-sql.js';
+import { accessRequestOf } from '../http/access-request.js';
 import { requestHeaders } from '../http/request-headers.js';
 import type { RequestStatsEnv } from '../http/request-stats.js';
-import { sourceIp } from '../http/source-ip.js';
 import { odataCredential, redactedUrl } from './credential.js';
 import { entities, entitySetRead, inODataTerms, nextLinkFor } from './entity-set.js';
 import { metadataXml, serviceDocument } from './metadata.js';
@@ -86,14 +86,7 @@ export function odataRoutes(deps: ODataDeps) {
     // The handler runs inside, holding one of the tenant's permits until it returns or throws.
     await tenantAccess(
       deps,
-      {
-        requestId: c.get('requestId'),
-        headers: odataCredential(requestHeaders(c), new URL(c.req.url)),
-        sourceIp: sourceIp(c),
-        resHeaders: { set: (name, value) => c.header(name, value) },
-        stats: c.get('stats'),
-        abortSignal: () => c.req.raw.signal,
-      },
+      accessRequestOf(c, odataCredential(requestHeaders(c), new URL(c.req.url))),
       'viewer',
       async (access) => {
         c.set('access', access);

@@ -35,8 +35,8 @@ import {
   type UrlParameter,
 } from './schemas.js';
 import { renderError } from '../http/errors.js';
+import { accessRequestOf } from '../http/access-request.js';
 import { requestHeaders } from '../http/request-headers.js';
-import { sourceIp } from '../http/source-ip.js';
 import type { RequestStatsEnv } from '../http/request-stats.js';
 
 export interface V1Deps extends AccessDeps {
@@ -134,14 +134,7 @@ export function v1Routes(deps: V1Deps) {
   v1.use('*', (c, next) =>
     tenantAccess(
       deps,
-      {
-        requestId: c.get('requestId'),
-        headers: requestHeaders(c),
-        sourceIp: sourceIp(c),
-        resHeaders: { set: (name, value) => c.header(name, value) },
-        stats: c.get('stats'),
-        abortSignal: () => c.req.raw.signal,
-      },
+      accessRequestOf(c),
       'viewer',
       async (access) => {
         c.set('access', access);
