@@ -200,13 +200,16 @@ export async function openReplica(config: Config, primary: { url: string; pool: 
 
 /** What makes a READ_DATABASE_URL unfit to serve reads; empty when it is fit. */
 async function replicaProblems(replica: Sql, primary: Sql): Promise<string[]> {
-  const identity = (sql: Sql) => sql<{ recovery: boolean; system: string; database: string }[]>`
-    select pg_is_in_recovery() as recovery, (select system_identifier::text from pg_control_system()) as system, current_database() as database`;
+  // The system identifier is shared by a primary and every replica cloned from it; a role that may
+  // not read it (some managed services) skips that comparison.
+  const identity = (sql: Sql) => sql<{ recovery: boolean; system: string | null; database: string }[]>`
+    select pg_is_in_recovery() as recovery, current_database() as database,
+      case when has_function_privilege('pg_control_system()', 'execute') then (select system_identifier::text from pg_control_system()) end as system`;
   const [[theirs], [ours]] = await Promise.all([identity(replica), identity(primary)]);
   if (!theirs || !ours) return ['cannot read the replica’s identity'];
   const problems: string[] = [];
   if (!theirs.recovery) problems.push('the server is not in recovery (pg_is_in_recovery() is false): it is a primary, not a streaming replica');
-  else if (theirs.system !== ours.system) problems.push(`it replicates another cluster (system identifier ${theirs.system}, the primary’s is ${ours.system})`);
+  else if (theirs.system !== null && ours.system !== null && theirs.system !== ours.system) problems.push(`it replicates another cluster (system identifier ${theirs.system}, the primary’s is ${ours.system})`);
   if (theirs.database !== ours.database) problems.push(`it names database ${theirs.database}, the primary’s is ${ours.database}`);
   problems.push(...(await findAppRoleProblems(replica)).map((p) => `on the replica: ${p}`));
   return problems;

@@ -4,7 +4,10 @@
  * shown by pausing the replica's replay (`pg_wal_replay_pause()`) and writing behind the app's back:
  * a read that misses the write came from the replica, one that has it from the primary.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
@@ -31,7 +34,7 @@ const MAX_LAG_MS = 2_000;
 const POLL_MS = loadConfig({}).readReplicaPollMs;
 
 let cluster: ReplicatedPostgres;
-let urls: { owner: string; app: string; platform: string; replicaApp: string };
+let urls: { owner: string; app: string; platform: string; replicaApp: string; replicaOwner: string };
 let primarySuper: Sql;
 let replicaSuper: Sql;
 let owner: Sql;
@@ -137,6 +140,7 @@ beforeAll(async () => {
     platform: withLogin(ownerUrl, PLATFORM_ROLE, platformPassword!),
     // Roles and passwords replicate: the app role logs in on the replica as on the primary.
     replicaApp: withLogin(cluster.replicaUrl(database), APP_ROLE, appPassword!),
+    replicaOwner: withLogin(cluster.replicaUrl(database), OWNER_ROLE, ownerPassword!),
   };
   primarySuper = openPool(cluster.primaryUrl(database), { max: 1 });
   replicaSuper = openPool(cluster.replicaUrl(database), { max: 1 });
@@ -310,6 +314,14 @@ describe('READ_DATABASE_URL', () => {
     const alone = await runAudit(replicaSuper, { appRole: APP_ROLE });
     expect(hasErrors(alone)).toBe(false);
     expect(alone.map((f) => f.ruleId)).toEqual(expect.arrayContaining(['policy-drift-skipped', 'probe-skipped']));
+
+    // As operators run it: the owner's login on the replica, DATABASE_URL the primary.
+    const root = fromPackageRoot();
+    const { stdout } = await promisify(execFile)(path.join(root, 'node_modules', '.bin', 'tsx'), ['scripts/audit.ts', '--json', '--replica', urls.replicaOwner], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: urls.owner },
+    });
+    expect((JSON.parse(stdout) as { findings: { ruleId: string }[] }).findings.map((f) => f.ruleId)).toEqual(['probe-skipped']);
   });
 
   it('a replica that goes away mid-request: the read is answered by the primary, never a 500; /readyz says down; it serves again once back', async () => {
