@@ -92,11 +92,11 @@ export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {
   const url = (port: number, database: string) => `postgres://postgres@127.0.0.1:${port}/${database}`;
   try {
     // trust on loopback, replication connections included (initdb's default pg_hba.conf with --auth=trust).
-    run('initdb', ['-D', primaryDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C']);
+    run('initdb', ['-D', primaryDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync']);
     start(primaryDir, primaryPort);
     let kind: ReplicatedPostgres['kind'];
     if (bins.basebackup) {
-      run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', replicaDir, '-R', '-X', 'stream', '-c', 'fast']);
+      run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', replicaDir, '-R', '-X', 'stream', '-c', 'fast', '--no-sync']);
       kind = 'pg_basebackup';
     } else {
       stop(primaryDir);

@@ -368,10 +368,25 @@ describe('READ_DATABASE_URL', () => {
     } finally {
       await blind.close();
       await Promise.all(pools.map((p) => p.end()));
-      cluster.startReplica();
     }
-    const back = await until('the replica streaming again', () => router().status().state === 'streaming', 30_000);
-    measured['replicaBackServingAfterMs'] = Math.round(back);
+
+    // Servers started while the replica is away: they start, and check it once it answers.
+    const database = new URL(urls.app).pathname.slice(1);
+    const late = (await openReplica(config, { url: urls.app, pool }, { log }))!;
+    const lateSuperuser = (await openReplica({ ...config, readDatabaseUrl: cluster.replicaUrl(database) }, { url: urls.app, pool }, { log }))!;
+    try {
+      expect(late.router.status()).toMatchObject({ state: 'down', serving: false });
+      expect(logged.some((l) => l.level === 'warn' && l.message.startsWith('read replica not reachable at startup'))).toBe(true);
+      cluster.startReplica();
+      const back = await until('the replica streaming again', () => router().status().state === 'streaming', 30_000);
+      measured['replicaBackServingAfterMs'] = Math.round(back);
+      await until('the late server verifying the replica', () => late.router.status().state === 'streaming', 30_000);
+      await until('the late server refusing a superuser login', () => lateSuperuser.router.status().state === 'refused', 30_000);
+      expect(lateSuperuser.router.status().reason).toMatch(/SUPERUSER/);
+      expect(lateSuperuser.router.useReplica(b.tenant.id)).toBe(false);
+    } finally {
+      await Promise.all([late.close(), lateSuperuser.close()]);
+    }
     await until('tenant B on the replica', () => router().useReplica(b.tenant.id));
     expect(await datasetCount(b)).toBe(await primaryCount(b));
   });
