@@ -53,6 +53,8 @@ export interface ReplicaStatus {
   reason?: string;
   /** When the poller last heard from it (ISO time). */
   checkedAt: string | null;
+  /** Tenant reads since start: sent to the replica, to the primary, and sent again to the primary after failing on the replica. */
+  reads: { replica: number; primary: number; retried: number };
 }
 
 export interface ReplicaRouterOptions {
@@ -101,6 +103,7 @@ export class ReplicaRouter {
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private closed = false;
+  private readonly reads = { replica: 0, primary: 0, retried: 0 };
 
   constructor(options: ReplicaRouterOptions) {
     this.options = options;
@@ -138,6 +141,13 @@ export class ReplicaRouter {
     return !this.pending.has(tenantId) && !this.waiting.has(tenantId);
   }
 
+  /** useReplica for a read about to be sent, counted (status().reads, /metrics). */
+  route(tenantId: string): boolean {
+    const replica = this.useReplica(tenantId);
+    this.reads[replica ? 'replica' : 'primary']++;
+    return replica;
+  }
+
   /** `tenantId` wrote (or is writing) on the primary: its reads stay there until the replica has it. */
   wrote(tenantId: string): void {
     this.pending.add(tenantId);
@@ -149,6 +159,7 @@ export class ReplicaRouter {
    */
   readFailed(error: unknown): boolean {
     if (!this.options.isReplicaFailure(error)) return false;
+    this.reads.retried++;
     this.markDown(error);
     return true;
   }
@@ -165,6 +176,7 @@ export class ReplicaRouter {
       tenantsOnPrimary: new Set([...this.pending, ...this.waiting.keys()]).size,
       ...(stale ? { reason: `no answer from the replica for ${this.now() - this.lastHeardAt!} ms` } : this.reason ? { reason: this.reason } : {}),
       checkedAt: this.lastHeardAt === undefined ? null : new Date(this.lastHeardAt).toISOString(),
+      reads: { ...this.reads },
     };
   }
 

@@ -139,7 +139,7 @@ export class TenantReader {
   private async send(tenantId: string, options: ReadOptions, text: string, params: unknown[], mode: Mode): Promise<Rows> {
     if (this.engine === 'citus') return this.sendInTransaction(tenantId, options, text, params, mode);
     const { replica } = this;
-    if (replica?.useReplica(tenantId)) {
+    if (replica?.route(tenantId)) {
       try {
         return await this.sendOn(replica.replica, tenantId, options, text, params, mode);
       } catch (error) {

@@ -124,6 +124,8 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     webRoot: overrides.webRoot ?? config.webRoot,
     odataPageSize: overrides.odataPageSize ?? config.odataPageSize,
   };
+  const { replica } = connections;
+  if (replica) deps.metrics.setReplicaStatus(() => replica.status());
   const writers = [
     { writer: lastUsed, everyMs: LAST_USED_FLUSH_MS, failure: 'could not record last use of keys' },
     { writer: usage, everyMs: config.usageFlushMs, failure: 'could not record usage' },

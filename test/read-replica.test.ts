@@ -196,11 +196,13 @@ describe('READ_DATABASE_URL', () => {
       await insertBehindTheAppsBack(a);
       const [newest] = await withTenant(owner, a.tenant.id, (tx) => tx.$client<{ id: string }[]>`select id from orders where region = 'east'`);
       expect(await primaryCount(a)).toBe(4);
+      const before = router().status().reads;
       // The replica has not replayed the insert: every kind of read misses it.
       expect(await datasetCount(a)).toBe(3);
       expect(await listedOrders(a)).toBe(3);
       expect(await orderFound(a, newest!.id)).toBe(false);
       expect(await orderFound(a, a.orderIds[0]!)).toBe(true);
+      expect(router().status().reads).toEqual({ ...before, replica: before.replica + 4 });
     } finally {
       await resumeReplay();
     }
@@ -213,7 +215,7 @@ describe('READ_DATABASE_URL', () => {
     await pauseReplay();
     let wroteAt: number;
     try {
-      const before = await datasetCount(b);
+      const countOfB = await datasetCount(b);
       await insertBehindTheAppsBack(b);
       const created = await request('/trpc/orders.create', a.tenant.apiKey, {
         method: 'POST',
@@ -224,11 +226,13 @@ describe('READ_DATABASE_URL', () => {
       const { id } = ((await created.json()) as { result: { data: { id: string } } }).result.data;
       // A's reads right after its write: the primary (the paused replica does not have it).
       expect(router().useReplica(a.tenant.id)).toBe(false);
+      const before = router().status().reads;
       expect(await datasetCount(a)).toBe(await primaryCount(a));
       expect(await orderFound(a, id)).toBe(true);
       expect(await listedOrders(a)).toBe(await primaryCount(a));
+      expect(router().status().reads).toMatchObject({ primary: before.primary + 3, replica: before.replica });
       // B's reads still come from the replica: B's insert is not there.
-      expect(await datasetCount(b)).toBe(before);
+      expect(await datasetCount(b)).toBe(countOfB);
       expect(router().status().tenantsOnPrimary).toBeGreaterThanOrEqual(1);
     } finally {
       await resumeReplay();
@@ -283,6 +287,9 @@ describe('READ_DATABASE_URL', () => {
     }
     await until('the replica streaming again', () => router().status().state === 'streaming');
     expect((await readyz()).replica).toMatchObject({ state: 'streaming', serving: true, lagMs: 0 });
+    const metrics = await built.deps.metrics.render();
+    expect(metrics).toMatch(/^palisade_read_replica_serving 1$/m);
+    expect(metrics).toMatch(/^palisade_read_replica_lag_seconds 0$/m);
     expect(logged.some((l) => l.message.includes('read replica not serving reads'))).toBe(true);
   });
 
@@ -364,6 +371,11 @@ describe('READ_DATABASE_URL', () => {
       expect(ready.status).toBe(200);
       expect(ready.replica).toMatchObject({ state: 'down', serving: false, lagMs: null });
       expect(ready.replica.reason).toMatch(/not answering/);
+      expect(blind.status().reads).toMatchObject({ retried: 1 });
+      const metrics = await built.deps.metrics.render();
+      expect(metrics).toMatch(/^palisade_read_replica_serving 0$/m);
+      expect(metrics).toMatch(/^palisade_read_replica_reads_total\{target="replica"\} [1-9]\d*$/m);
+      expect(metrics).toMatch(/^palisade_read_replica_lag_seconds nan$/im);
       expect(await datasetCount(b)).toBe(await primaryCount(b));
     } finally {
       await blind.close();
