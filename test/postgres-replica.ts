@@ -109,6 +109,18 @@ export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {
       kind = 'copy of the stopped primary';
     }
     start(replicaDir, replicaPort);
+    // If the test process dies without stop(), the servers (daemons of pg_ctl) must not outlive it.
+    const onExit = () => {
+      for (const pgdata of [replicaDir, primaryDir]) {
+        try {
+          run('pg_ctl', ['-D', pgdata, '-m', 'immediate', 'stop']);
+        } catch {
+          // not running
+        }
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    process.once('exit', onExit);
     return {
       kind,
       primaryUrl: (database) => url(primaryPort, database),
@@ -117,6 +129,7 @@ export async function startReplicatedPostgres(): Promise<ReplicatedPostgres> {
       stopReplica: () => stop(replicaDir),
       startReplica: () => start(replicaDir, replicaPort),
       stop: () => {
+        process.off('exit', onExit);
         try {
           stop(replicaDir);
           stop(primaryDir);
