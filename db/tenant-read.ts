@@ -31,6 +31,7 @@
 import type postgres from 'postgres';
 import { engineOf, type Engine } from './citus.js';
 import { drizzleOver, type Db, type Sql } from './client.js';
+import type { ReplicaRouter, ReplicaStatus } from './replica-router.js';
 import { scopedHandle } from './scoped-handle.js';
 import { assertTenantId, forgetTenant, rememberTenant, setTenant } from './tenant-tx.js';
 
@@ -64,15 +65,25 @@ export class TenantReader {
   /** What the pool talks to: on Citus reads run in a transaction block, and callers name the tenant differently. */
   readonly engine: Engine;
 
-  /** `pool` connects as the app role; the reader borrows it and never ends it. */
+  /** With READ_DATABASE_URL: where each read goes, the replica or `pool` (db/replica-router.ts). */
+  private readonly replica: ReplicaRouter | undefined;
+
+  /**
+   * `pool` connects as the app role (on the primary); the reader borrows it and never ends it.
+   * With `replica`, reads go to the replica's pool whenever the router says so; a read the replica
+   * fails to answer (unreachable, or cancelled by a recovery conflict) is sent again on `pool`.
+   */
   constructor(
     private readonly pool: Sql,
-    options: { engine?: Engine } = {},
+    options: { engine?: Engine; replica?: ReplicaRouter } = {},
   ) {
     this.engine = options.engine ?? engineOf(pool);
+    this.replica = options.replica;
     // One Drizzle instance for every read (building one per request costs more than the query),
     // over a client that refuses: each read gets a scoped handle of it (db/scoped-handle.ts).
     this.db = drizzleOver(readClient(pool, outsideRead));
+    // Drizzle sets a pool's parsers and serializers when built over it: the replica's must match.
+    if (this.replica) drizzleOver(this.replica.replica);
   }
 
   /** Runs `fn`'s one statement for `tenantId` in a single round trip. */
@@ -103,6 +114,19 @@ export class TenantReader {
     return (await this.send(tenantId, options, text, params, 'values')) as unknown as unknown[][];
   }
 
+  /**
+   * `tenantId` is writing, or has just committed, on the primary: its reads go there until the
+   * replica has replayed the write (read-your-writes). Without a replica, nothing to do.
+   */
+  wrote(tenantId: string): void {
+    this.replica?.wrote(tenantId);
+  }
+
+  /** The replica's state for /readyz and the banner; undefined without READ_DATABASE_URL. */
+  replicaStatus(): ReplicaStatus | undefined {
+    return this.replica?.status();
+  }
+
   /** The Drizzle handle's one statement, in its read. */
   private sendInRead(read: Read, text: string, params: unknown[], mode: Mode): Promise<Rows> {
     // After the read there is no tenant: refuse rather than run unscoped.
@@ -114,12 +138,25 @@ export class TenantReader {
 
   private async send(tenantId: string, options: ReadOptions, text: string, params: unknown[], mode: Mode): Promise<Rows> {
     if (this.engine === 'citus') return this.sendInTransaction(tenantId, options, text, params, mode);
+    const { replica } = this;
+    if (replica?.route(tenantId)) {
+      try {
+        return await this.sendOn(replica.replica, tenantId, options, text, params, mode);
+      } catch (error) {
+        // A read is safe to send twice; the read's own errors (a timeout, a bad value) are not retried.
+        if (!replica.readFailed(error)) throw error;
+      }
+    }
+    return this.sendOn(this.pool, tenantId, options, text, params, mode);
+  }
+
+  private async sendOn(pool: Sql, tenantId: string, options: ReadOptions, text: string, params: unknown[], mode: Mode): Promise<Rows> {
     // Throws before anything is sent when the tenant id is not a uuid.
-    const setting = setTenant(this.pool, tenantId, options.statementTimeoutMs);
-    const query = this.pool.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+    const setting = setTenant(pool, tenantId, options.statementTimeoutMs);
+    const query = pool.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
     // A values() query is the same query answering arrays; the batch's types only know the first kind.
     const statement = mode === 'values' ? (query.values() as unknown as typeof query) : query;
-    const [, rows] = await this.pool.batch([setting, statement]);
+    const [, rows] = await pool.batch([setting, statement]);
     return rows as unknown as Rows;
   }
 

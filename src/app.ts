@@ -69,7 +69,9 @@ export function createApp(deps: AppDeps) {
     const probe = await health.probe();
     // Asked again: a shutdown that began during the probe must not answer "ready" (and close the connection).
     if (lifecycle.draining) return shuttingDown();
-    if (probe.ok) return c.json({ status: 'ready', engine: deps.engine });
+    // The replica's state is a detail: reads fall back to the primary, so it never makes the server unready.
+    const replica = deps.reader.replicaStatus();
+    if (probe.ok) return c.json({ status: 'ready', engine: deps.engine, ...(replica && { replica }) });
     return renderError(c, databaseUnavailable(probe.error), c.get('requestId'));
   });
 

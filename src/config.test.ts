@@ -24,6 +24,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SESSION_TTL_MINUTES: '0' })).toThrow(/SESSION_TTL_MINUTES: /);
   });
 
+  it('reads the read replica settings: none by default, 5 s of lag, polled every 100 ms; only with DATABASE_URL', () => {
+    expect(loadConfig({})).toMatchObject({ readDatabaseUrl: undefined, readReplicaMaxLagMs: 5_000, readReplicaPollMs: 100 });
+    const c = loadConfig({ DATABASE_URL: 'postgres://o@db/app', READ_DATABASE_URL: 'postgres://a@replica/app', READ_REPLICA_MAX_LAG_MS: '500', READ_REPLICA_POLL_MS: '50' });
+    expect(c).toMatchObject({ readDatabaseUrl: 'postgres://a@replica/app', readReplicaMaxLagMs: 500, readReplicaPollMs: 50 });
+    expect(() => loadConfig({ READ_DATABASE_URL: 'postgres://a@replica/app' })).toThrow(/READ_DATABASE_URL: set DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://o@db/app', READ_DATABASE_URL: 'replica:5432' })).toThrow(/READ_DATABASE_URL: expected a postgres:\/\//);
+    expect(() => loadConfig({ READ_REPLICA_POLL_MS: '1' })).toThrow(/READ_REPLICA_POLL_MS: /);
+  });
+
   it('reads the analytics settings, with defaults', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ catalogPath: path.resolve('catalog.yaml'), queryTimeoutMs: 10_000, cacheTtlSeconds: 60, redisUrl: undefined, tenantRateLimit: '600/minute' });

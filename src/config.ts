@@ -18,6 +18,9 @@ const envSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
   APP_DATABASE_URL: postgresUrl.optional(),
   PLATFORM_DATABASE_URL: postgresUrl.optional(),
+  READ_DATABASE_URL: postgresUrl.optional(),
+  READ_REPLICA_MAX_LAG_MS: z.coerce.number().int().min(0).max(3_600_000).default(5_000),
+  READ_REPLICA_POLL_MS: z.coerce.number().int().min(10).max(10_000).default(100),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
   DB_CONNECT_WAIT_MS: z.coerce.number().int().min(100).max(600_000).default(3_000),
   DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(2_000),
@@ -57,6 +60,15 @@ export interface Config {
   appDatabaseUrl: string | undefined;
   /** The platform role's credentials; undefined means: derive them like the app role's. */
   platformDatabaseUrl: string | undefined;
+  /**
+   * READ_DATABASE_URL: the app role on a streaming replica of the primary; one-statement tenant
+   * reads and dataset queries go there (see README, Read replica). Undefined: everything on the primary.
+   */
+  readDatabaseUrl: string | undefined;
+  /** Past this replay lag every read goes to the primary until the replica catches up. */
+  readReplicaMaxLagMs: number;
+  /** How often the replica's replay position (and the primary's WAL position) is read. */
+  readReplicaPollMs: number;
   poolMax: number;
   /**
    * How long a request may wait for a free database connection; past it the request answers 503
@@ -131,7 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  for (const name of ['APP_DATABASE_URL', 'PLATFORM_DATABASE_URL'] as const) {
+  for (const name of ['APP_DATABASE_URL', 'PLATFORM_DATABASE_URL', 'READ_DATABASE_URL'] as const) {
     if (e[name] && !e.DATABASE_URL) {
       throw new ConfigError(`Invalid configuration:\n  ${name}: set DATABASE_URL (the owner role) as well`);
     }
@@ -145,6 +157,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     appDatabaseUrl: e.APP_DATABASE_URL,
     platformDatabaseUrl: e.PLATFORM_DATABASE_URL,
+    readDatabaseUrl: e.READ_DATABASE_URL,
+    readReplicaMaxLagMs: e.READ_REPLICA_MAX_LAG_MS,
+    readReplicaPollMs: e.READ_REPLICA_POLL_MS,
     poolMax: e.DB_POOL_MAX,
     dbConnectWaitMs: e.DB_CONNECT_WAIT_MS,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { detectEngine, useEngine, type Engine } from '../db/citus.js';
 import type { Sql } from '../db/client.js';
 import { openPool } from '../db/client.js';
+import { ReplicaRouter } from '../db/replica-router.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import { TenantReader } from '../db/tenant-read.js';
 import type { ServedTenant } from './access/authenticate.js';
@@ -17,6 +18,7 @@ import { ConfigError, type Config } from './config.js';
 import { DatabaseHealth } from './http/database-health.js';
 import { systemClock, type Clock } from './lib/clock.js';
 import { silentLogger, type Logger } from './lib/log.js';
+import { replicaReadFailure } from './lib/pg-errors.js';
 import type { Catalog } from './modules/analytics/catalog.js';
 import { loadCatalog } from './modules/analytics/catalog.js';
 import { findCatalogProblems } from './modules/analytics/catalog-guard.js';
@@ -56,6 +58,8 @@ export interface Connections {
    * skipped (already applied after commit). A server always listens (openDeps); tests choose.
    */
   changeFeed?: { origin?: string };
+  /** READ_DATABASE_URL's router (openReplica): where one-statement tenant reads go. Started; the caller closes it. */
+  replica?: ReplicaRouter;
 }
 
 /** Parts a test or the bench brings instead of the built ones (it then closes them itself). */
@@ -88,7 +92,7 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
   const deps: AppDeps = {
     pool,
     platformPool,
-    reader: overrides.reader ?? new TenantReader(pool),
+    reader: overrides.reader ?? new TenantReader(pool, { replica: connections.replica }),
     engine: connections.engine ?? 'postgres',
     servedTenant: connections.servedTenant,
     log,
@@ -141,6 +145,8 @@ export function buildDeps(config: Config, connections: Connections, overrides: D
     deps.credentialCache.announceWith((changes) => announce(changes.map((change) => ({ kind: 'credentials', change }))));
     deps.analytics.cache = new AnnouncingCache(deps.analytics.cache, (tenantId) => announce([{ kind: 'data', tenantId }]));
   }
+  const { replica } = connections;
+  if (replica) deps.metrics.setReplicaStatus(() => replica.status());
   const writers = [
     { writer: lastUsed, everyMs: LAST_USED_FLUSH_MS, failure: 'could not record last use of keys' },
     { writer: usage, everyMs: config.usageFlushMs, failure: 'could not record usage' },
@@ -172,6 +178,9 @@ function listenForChanges(deps: AppDeps, origin: string | undefined): ChangeFeed
     {
       credentials: (change) => void credentialCache.evictLocal([change]),
       data: async (tenantId, from) => {
+        // Before the version moves: the tenant's next reads go to the primary until the replica
+        // (READ_DATABASE_URL) has replayed the change, so the new version is never filled stale.
+        if (tenantId !== null) deps.reader.wrote(tenantId);
         if (cache.kind === 'redis' && from?.startsWith(APP_POOL_NAME)) return;
         await (tenantId === null ? cache.invalidateAll() : cache.invalidateTenant(tenantId));
       },
@@ -193,6 +202,74 @@ export interface DatabaseUrls {
   platformUrl: string;
 }
 
+/** READ_DATABASE_URL's pools and router (db/replica-router.ts); `close` stops the poller and ends the pools. */
+export interface OpenedReplica {
+  router: ReplicaRouter;
+  close(): Promise<void>;
+}
+
+/**
+ * The read replica at `config.readDatabaseUrl`, checked and polled. Refuses to serve (throws) when
+ * the server there is not in recovery, is not a replica of the primary's cluster, or its login could
+ * bypass row-level security: the policies replicate, but only a role that cannot bypass them is
+ * bound by them. A replica that does not answer is no reason to refuse: reads use the primary
+ * until it answers, and the same checks run then (a failure makes it `refused`, never used).
+ */
+export async function openReplica(config: Config, primary: { url: string; pool: Sql }, { log }: { log: Logger }): Promise<OpenedReplica | undefined> {
+  const url = config.readDatabaseUrl;
+  if (!url) return undefined;
+  const limits = { connectWaitMs: config.dbConnectWaitMs, connectTimeoutMs: config.dbConnectTimeoutMs };
+  const replica = openPool(url, { max: config.poolMax, applicationName: 'palisade-replica', ...limits });
+  const probeLimits = { connectWaitMs: READINESS_TIMEOUT_MS, connectTimeoutMs: READINESS_TIMEOUT_MS };
+  const replicaProbe = openPool(url, { max: 1, applicationName: 'palisade-replica-poll', ...probeLimits });
+  const primaryProbe = openPool(primary.url, { max: 1, applicationName: 'palisade-replica-poll', ...probeLimits });
+  const router = new ReplicaRouter({
+    replica,
+    replicaProbe,
+    primaryProbe,
+    pollMs: config.readReplicaPollMs,
+    maxLagMs: config.readReplicaMaxLagMs,
+    isReplicaFailure: replicaReadFailure,
+    verify: (sql) => replicaProblems(sql, primary.pool),
+    log,
+  });
+  const close = async () => {
+    await router.close();
+    await Promise.all([replica.end({ timeout: 5 }), replicaProbe.end({ timeout: 1 }), primaryProbe.end({ timeout: 1 })]);
+  };
+  try {
+    const { problems, unreachable } = await router.start();
+    if (problems.length > 0) {
+      throw new Error(
+        `Refusing to serve: READ_DATABASE_URL is not a replica the server may read from.\n  - ${problems.join('\n  - ')}\n` +
+          'Point it at the app role (NOSUPERUSER, NOBYPASSRLS) on a streaming replica of DATABASE_URL (see README, Read replica), or unset it.',
+      );
+    }
+    if (unreachable) log('warn', 'read replica not reachable at startup: reads go to the primary until it answers', { error: String(unreachable) });
+    return { router, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** What makes a READ_DATABASE_URL unfit to serve reads; empty when it is fit. */
+async function replicaProblems(replica: Sql, primary: Sql): Promise<string[]> {
+  // The system identifier is shared by a primary and every replica cloned from it; a role that may
+  // not read it (some managed services) skips that comparison.
+  const identity = (sql: Sql) => sql<{ recovery: boolean; system: string | null; database: string }[]>`
+    select pg_is_in_recovery() as recovery, current_database() as database,
+      case when has_function_privilege('pg_control_system()', 'execute') then (select system_identifier::text from pg_control_system()) end as system`;
+  const [[theirs], [ours]] = await Promise.all([identity(replica), identity(primary)]);
+  if (!theirs || !ours) return ['cannot read the replica’s identity'];
+  const problems: string[] = [];
+  if (!theirs.recovery) problems.push('the server is not in recovery (pg_is_in_recovery() is false): it is a primary, not a streaming replica');
+  else if (theirs.system !== null && ours.system !== null && theirs.system !== ours.system) problems.push(`it replicates another cluster (system identifier ${theirs.system}, the primary’s is ${ours.system})`);
+  if (theirs.database !== ours.database) problems.push(`it names database ${theirs.database}, the primary’s is ${ours.database}`);
+  problems.push(...(await findAppRoleProblems(replica)).map((p) => `on the replica: ${p}`));
+  return problems;
+}
+
 /**
  * The server's parts on connections of their own, after the checks that make it refuse to serve:
  * a role that could bypass row-level security, or a dataset the policies do not bind.
@@ -212,21 +289,30 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
   const endPools = () => Promise.all([pool.end({ timeout: 5 }), platformPool.end({ timeout: 5 }), readinessPool.end({ timeout: 1 })]);
   let engine: Engine;
   let servedTenant: ServedTenant | undefined;
+  let replica: OpenedReplica | undefined;
   try {
     await refuseUnsafe(config, pool, platformPool, catalog);
     engine = await detectEngine(pool);
     if (engine === 'citus') await refuseUndistributed(pool);
+    if (engine === 'citus' && config.readDatabaseUrl) {
+      // Each worker would need a replica of its own, and the coordinator's reads name shards on the workers.
+      throw new ConfigError(
+        'Invalid configuration:\n  READ_DATABASE_URL: not supported on Citus (reads are routed to the workers by the coordinator); unset it, and give the workers replicas of their own in Citus instead',
+      );
+    }
     if (config.servedTenant) servedTenant = await findServedTenant(platformPool, config.servedTenant);
+    replica = await openReplica(config, { url: database.appUrl, pool }, { log });
   } catch (error) {
     await endPools();
     throw error;
   }
-  const built = buildDeps(config, { pool, platformPool, readinessPool, engine, servedTenant, changeFeed: { origin } }, { catalog, log });
+  const built = buildDeps(config, { pool, platformPool, readinessPool, engine, servedTenant, changeFeed: { origin }, replica: replica?.router }, { catalog, log });
   await built.changeFeed?.ready();
   return {
     ...built,
     async stop() {
       await built.stop();
+      await replica?.close();
       await endPools();
     },
   };

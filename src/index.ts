@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createApp, type AppDeps } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
 import { prepareDatabase } from './database.js';
 import { openDeps } from './deps.js';
 import { credentialsPath, ensureDemo, type CredentialsFile } from './demo-credentials.js';
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const demo = config.seedDemo
     ? await ensureDemo(config.dataDir, { url, databaseUrl: database.ownerUrl, appDatabaseUrl: database.appUrl })
     : undefined;
-  printBanner(url, demo, config.dataDir, built.deps);
+  printBanner(url, demo, config, built.deps);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -70,10 +70,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: string, { engine, servedTenant }: Pick<AppDeps, 'engine' | 'servedTenant'>): void {
+function printBanner(url: string, demo: CredentialsFile | undefined, config: Config, { engine, servedTenant, reader }: Pick<AppDeps, 'engine' | 'servedTenant' | 'reader'>): void {
+  const { dataDir } = config;
+  const replica = reader.replicaStatus();
   const lines = [
     `\nPalisade is listening on ${url}`,
     `Database: ${engine === 'citus' ? 'Citus (tenant tables distributed by tenant_id)' : 'PostgreSQL'}`,
+    ...(replica && config.readDatabaseUrl
+      ? [
+          `Read replica: ${replicaAddress(config.readDatabaseUrl)} (${replica.state}${replica.lagMs === null ? '' : `, ${replica.lagMs} ms behind`}) serves dataset queries and one-statement tenant reads; ` +
+            `the primary serves them while it is down or more than ${config.readReplicaMaxLagMs} ms behind, and a tenant's own reads until its writes have replayed`,
+        ]
+      : []),
     ...(servedTenant ? [`Serving one tenant: ${servedTenant.slug} (${servedTenant.id}); other tenants and platform-admin keys get 403 TENANT_NOT_SERVED_HERE`] : []),
     `Dashboard: ${url}/ (sign in with a key below, or as an owner)`,
   ];
@@ -93,6 +101,12 @@ function printBanner(url: string, demo: CredentialsFile | undefined, dataDir: st
     }
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
+}
+
+/** host:port/database of a URL, without its credentials. */
+function replicaAddress(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.pathname}`;
 }
 
 main().catch((error: unknown) => {

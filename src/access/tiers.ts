@@ -12,7 +12,7 @@ import type { Sql } from '../../db/client.js';
 import type { CompiledRead } from '../../db/compiled-select.js';
 import { roleAtLeast, type TenantRole } from '../../db/schema/index.js';
 import type { TenantReader } from '../../db/tenant-read.js';
-import { withTenant, type TenantDb } from '../../db/tenant-tx.js';
+import { afterCommit, withTenant, type TenantDb } from '../../db/tenant-tx.js';
 import type { Clock } from '../lib/clock.js';
 import { AppError } from '../lib/errors.js';
 import type { Actor } from '../modules/audit-log/audit.service.js';
@@ -82,9 +82,27 @@ export interface PlatformAccess extends Authenticated {
   };
 }
 
-/** A tenant scope on `pool`, for the server's tiers and the CLI alike. */
-export function tenantScope(pool: Sql, tenantId: string, credentialsChanged: TenantScope['credentialsChanged']): TenantScope {
-  return { tenantId, withTenant: (fn) => withTenant(pool, tenantId, fn), credentialsChanged };
+/**
+ * A tenant scope on `pool`, for the server's tiers and the CLI alike. With `reader`, its
+ * transactions tell the reader their tenant wrote (read-your-writes on a read replica).
+ */
+export function tenantScope(pool: Sql, tenantId: string, credentialsChanged: TenantScope['credentialsChanged'], reader?: Pick<TenantReader, 'wrote'>): TenantScope {
+  return { tenantId, withTenant: (fn) => (reader ? withTenantNoted(pool, reader, tenantId, fn) : withTenant(pool, tenantId, fn)), credentialsChanged };
+}
+
+/**
+ * withTenant, telling `reader` that `tenantId` wrote: when the transaction starts (its reads stay
+ * on the primary meanwhile) and again once it committed, before any other commit hook (one that
+ * moves the tenant's query-cache version on must not let a replica read fill the new version).
+ * Every tenant transaction counts, read-only ones too: knowing whether one wrote would cost a
+ * round trip, and counting one that did not only sends a few reads to the primary.
+ */
+function withTenantNoted<T>(pool: Sql, reader: Pick<TenantReader, 'wrote'>, tenantId: string, fn: (tx: TenantDb) => Promise<T>): Promise<T> {
+  reader.wrote(tenantId);
+  return withTenant(pool, tenantId, (tx) => {
+    afterCommit(tx, () => reader.wrote(tenantId));
+    return fn(tx);
+  });
 }
 
 /** What an audit event records about who made a request. */
@@ -164,7 +182,7 @@ export async function tenantAccess<T>(deps: AccessDeps, request: AccessRequest, 
     return await work({
       principal,
       actor,
-      ...tenantScope(deps.pool, tenantId, evictFrom(deps)),
+      ...tenantScope(deps.pool, tenantId, evictFrom(deps), reader),
       readTenant: (fn) => reader.read(tenantId, fn),
       readCompiled: (statement, values) => statement.run(reader, tenantId, values),
     });
@@ -179,7 +197,7 @@ export function sessionAccess(deps: AccessDeps, authenticated: Authenticated): A
   if (principal.via !== 'session') {
     throw new AppError('SESSION_REQUIRED', 'This procedure is for signed-in users; an API key cannot use it.');
   }
-  return { principal, actor: authenticated.actor, ...tenantScope(deps.pool, principal.tenantId, evictFrom(deps)) };
+  return { principal, actor: authenticated.actor, ...tenantScope(deps.pool, principal.tenantId, evictFrom(deps), deps.reader) };
 }
 
 /** A platform-admin key: the admin path, on the platform role's pool. */
@@ -188,10 +206,11 @@ export function platformAccess(deps: AccessDeps, authenticated: Authenticated): 
   if (principal.kind !== 'platform') {
     throw new AppError('PLATFORM_ADMIN_REQUIRED', 'This procedure needs a platform-admin key (pa_…).');
   }
-  const { platformPool } = deps;
+  const { platformPool, reader } = deps;
   return {
     principal,
     actor: authenticated.actor,
-    platform: { pool: platformPool, withTenant: (tenantId, fn) => withTenant(platformPool, tenantId, fn) },
+    // An admin's change to a tenant's rows is that tenant's write, for its reads on this instance.
+    platform: { pool: platformPool, withTenant: (tenantId, fn) => withTenantNoted(platformPool, reader, tenantId, fn) },
   };
 }

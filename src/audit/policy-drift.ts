@@ -52,10 +52,14 @@ async function policiesOf(sql: Sql | postgres.ReservedSql, relation: string): Pr
   return rows.map((r) => ({ ...r }));
 }
 
-export async function checkPolicyDrift(sql: Sql, folder = MIGRATIONS_FOLDER): Promise<Finding[]> {
+/**
+ * `scratch`: where the migrations' policies are replayed, when `sql` cannot create temporary tables
+ * (a read replica): a writable database of the same schema, the primary. The live side is `sql`'s.
+ */
+export async function checkPolicyDrift(sql: Sql, folder = MIGRATIONS_FOLDER, scratch: Sql = sql): Promise<Finding[]> {
   const statements = migrationPolicyStatements(folder);
   const findings: Finding[] = [];
-  const reserved = await sql.reserve();
+  const reserved = await scratch.reserve();
   try {
     await reserved`begin`;
     for (const [table, list] of statements) {
@@ -76,7 +80,7 @@ export async function checkPolicyDrift(sql: Sql, folder = MIGRATIONS_FOLDER): Pr
         await reserved.unsafe(statement.replace(/\s+ON\s+(?:"?public"?\.)?"?[\w$]+"?/i, ` ON pg_temp."${copy}"`));
       }
       const expected = await policiesOf(reserved, `pg_temp."${copy}"`);
-      const live = await policiesOf(reserved, `public."${table}"`);
+      const live = await policiesOf(scratch === sql ? reserved : sql, `public."${table}"`);
       findings.push(...comparePolicies(table, expected, live));
     }
   } finally {

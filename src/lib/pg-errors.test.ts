@@ -3,13 +3,27 @@ import { DrizzleQueryError } from 'drizzle-orm/errors';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { toAppError } from './error-mapping.js';
-import { databaseFailure, violates } from './pg-errors.js';
+import { databaseFailure, replicaReadFailure, violates } from './pg-errors.js';
 
 const server = (code: string) => new postgres.PostgresError({ code, message: `sqlstate ${code}` } as unknown as string);
 /** As postgres.js makes connection errors: a plain Error with a code. */
 const coded = (code: string, cause?: unknown) => Object.assign(new Error(`write ${code} 127.0.0.1:5432`, { cause }), { code });
 /** As Drizzle wraps a driver error, then tRPC a resolver's error. */
 const wrapped = (error: Error) => new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: new DrizzleQueryError('select 1', [], error) });
+
+describe('replicaReadFailure', () => {
+  it('a lost or saturated replica, or a recovery conflict: sent again to the primary', () => {
+    for (const error of [coded('ECONNREFUSED'), coded('QUEUE_TIMEOUT'), server('57P01'), server('40001'), server('40P01'), wrapped(server('40001'))]) {
+      expect(replicaReadFailure(error)).toBe(true);
+    }
+  });
+
+  it('the read’s own errors (a timeout, a bad value, a refused write): not retried', () => {
+    for (const error of [server('57014'), server('22008'), server('25006'), server('42501'), new TypeError('tenant id must be a uuid')]) {
+      expect(replicaReadFailure(error)).toBe(false);
+    }
+  });
+});
 
 describe('databaseFailure', () => {
   it.each([

@@ -112,3 +112,17 @@ export function databaseFailure(error: unknown): DatabaseFailure | undefined {
   }
   return undefined;
 }
+
+/**
+ * A hot standby cancels a query that conflicts with the WAL it replays ("canceling statement due
+ * to conflict with recovery"): 40001, or 40P01 for a buffer-pin deadlock.
+ */
+const RECOVERY_CONFLICT = new Set(['40001', '40P01']);
+
+/**
+ * Whether a read on the read replica failed because of the replica (unreachable, saturated, or a
+ * recovery conflict), not because of the read: such a read is sent again to the primary.
+ */
+export function replicaReadFailure(error: unknown): boolean {
+  return databaseFailure(error) !== undefined || RECOVERY_CONFLICT.has(sqlState(error) ?? '');
+}

@@ -26,6 +26,13 @@ export interface RequestObservation {
   durationMs: number;
 }
 
+/** What /metrics shows of a read replica (db/replica-router.ts ReplicaStatus). */
+export interface ReplicaMetrics {
+  serving: boolean;
+  lagMs: number | null;
+  reads: { replica: number; primary: number; retried: number };
+}
+
 /** Histogram bounds in seconds: the usage table's latency buckets, so both tell the same story. */
 const DURATION_BOUNDS_S = LATENCY_BUCKETS_MS.map((ms) => ms / 1000);
 
@@ -86,6 +93,7 @@ export class MetricsRegistry {
   /** Resolved children per tenant label (bounded like the labels: slugs, `other`, `none`). */
   private readonly series = new Map<string, TenantSeries>();
   private pool: () => PoolState = () => ({ inUse: 0, waiting: 0, max: 0 });
+  private replicaStatus: (() => ReplicaMetrics) | undefined;
 
   private readonly requests: Counter<'tenant' | 'transport' | 'status_class'>;
   private readonly durations: Histogram<'tenant'>;
@@ -201,6 +209,38 @@ export class MetricsRegistry {
       const snapshot = { ...state };
       this.pool = () => snapshot;
     }
+  }
+
+  /**
+   * With a read replica (READ_DATABASE_URL): its state, read at every scrape. The series exist only
+   * on servers that have one.
+   */
+  setReplicaStatus(status: () => ReplicaMetrics): void {
+    if (this.replicaStatus) {
+      this.replicaStatus = status;
+      return;
+    }
+    this.replicaStatus = status;
+    const registers = [this.registry];
+    const counted = { replica: 0, primary: 0, retried: 0 };
+    const reads: Counter<'target'> = new Counter({
+      name: 'palisade_read_replica_reads_total',
+      help: 'One-statement tenant reads by where they went: replica, primary, or retried (failed on the replica, sent again to the primary).',
+      labelNames: ['target'],
+      registers,
+      collect: () => {
+        const now = this.replicaStatus!();
+        for (const target of ['replica', 'primary', 'retried'] as const) {
+          reads.inc({ target }, Math.max(0, now.reads[target] - counted[target]));
+          counted[target] = now.reads[target];
+        }
+        serving.set(now.serving ? 1 : 0);
+        lag.set(now.lagMs === null ? Number.NaN : now.lagMs / 1000);
+      },
+    });
+    // Registered after the counter, whose collect sets them: a scrape renders in order.
+    const serving = new Gauge({ name: 'palisade_read_replica_serving', help: 'Whether reads go to the read replica (1) or all to the primary (0).', registers });
+    const lag = new Gauge({ name: 'palisade_read_replica_lag_seconds', help: 'How far the read replica’s replay is behind the primary; NaN while it is unreachable.', registers });
   }
 
   /** Every series in the text exposition format (0.0.4), one `# HELP`/`# TYPE` pair per metric. */
