@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPool, type Sql } from '../db/client.js';
 import { apiKeys, orders } from '../db/schema/index.js';
 import { withTenant } from '../db/tenant-tx.js';
-import { parseChange } from '../src/platform/change-feed.js';
+import { withLogin } from '../src/database.js';
+import { ChangeFeed, parseChange } from '../src/platform/change-feed.js';
 import { MemoryQueryCache } from '../src/platform/query-cache/query-cache.js';
 import { addApiKey, makeTenantWithOrders, ownerPool, pg, startServer, trpcError, type TestServer } from './harness.js';
 
@@ -140,6 +141,41 @@ describe('the change feed, without Redis', () => {
     await server.client(extra).orders.list.query({});
     await superuser`update api_keys set revoked_at = now() where tenant_id = ${tenant.id}`;
     await within(1_000, () => refused(server.client(extra).orders.list.query({})));
+  });
+});
+
+describe('a first LISTEN that fails', () => {
+  it('is retried, counts as a reconnect (caches dropped), and hears changes once it is in', async () => {
+    // A login role of this test's own that cannot log in yet: the first LISTEN fails for real.
+    const role = `palisade_feed_test_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    const [{ db } = { db: '' }] = await superuser<{ db: string }[]>`select current_database() as db`;
+    await superuser.unsafe(`create role ${role} nologin password '${password}'`);
+    await superuser.unsafe(`grant connect on database "${db}" to ${role}`);
+    const pool = openPool(withLogin(pg.appUrl, role, password), { max: 1, connectTimeoutMs: 1_000 });
+    const logged: string[] = [];
+    const heard: string[] = [];
+    let missed = 0;
+    const feed = new ChangeFeed(
+      pool,
+      { credentials: (change) => void heard.push(change.keyId ?? ''), data: () => undefined, missed: () => void missed++ },
+      { log: (_level, message) => void logged.push(message) },
+    );
+    try {
+      await feed.ready();
+      expect(logged.some((m) => m.startsWith('could not LISTEN'))).toBe(true);
+      await superuser.unsafe(`alter role ${role} login`);
+      await within(5_000, async () => missed > 0);
+      const keyId = randomBytes(4).toString('hex');
+      await superuser`select pg_notify('palisade_changes', ${JSON.stringify({ kind: 'credentials', change: { keyId } })})`;
+      await within(1_000, async () => heard.includes(keyId));
+      expect(logged.filter((m) => m.startsWith('could not LISTEN'))).toHaveLength(1);
+    } finally {
+      await feed.close();
+      await pool.end();
+      await superuser.unsafe(`revoke connect on database "${db}" from ${role}`);
+      await superuser.unsafe(`drop role ${role}`);
+    }
   });
 });
 

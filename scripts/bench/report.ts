@@ -70,6 +70,11 @@ export interface TargetCheck {
 const fmt = (n: number | undefined, digits = 2) => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
 const num = (n: number) => Math.round(n).toLocaleString('en-US');
 const mark = (pass: boolean) => (pass ? '✓' : '✗');
+
+/** The report's "Targets" section: one row per target, ✓ or ✗. */
+function targetLines(targets: readonly TargetCheck[]): string[] {
+  return ['## Targets', '', '| | target | goal | measured |', '|---|---|---|---|', ...targets.map((t) => `| ${mark(t.pass)} | ${t.name} | ${t.goal} | ${t.measured} |`)];
+}
 const clients = (n: number) => `${n} client${n === 1 ? '' : 's'}`;
 
 function atLeast(name: string, goal: number, measured: number | undefined, unit = '×'): TargetCheck {
@@ -187,11 +192,7 @@ export function renderMarkdown(r: BenchResults): string {
       `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGb} GB RAM, ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres} (${s.database}, shared_buffers ${m.sharedBuffers}).`,
       `Data: ${num(s.tenants)} tenants, ${num(s.orders)} orders (Zipf-skewed${s.seedReused ? ', reused seed' : `, seeded in ${(s.seedMs / 1000).toFixed(1)} s`}). Total ${Math.round(r.elapsedSec)} s.`,
       '',
-      '## Targets',
-      '',
-      '| | target | goal | measured |',
-      '|---|---|---|---|',
-      ...r.targets.map((t) => `| ${mark(t.pass)} | ${t.name} | ${t.goal} | ${t.measured} |`),
+      ...targetLines(r.targets),
       '',
       '## Per-tenant bulkheads',
       '',
@@ -207,11 +208,7 @@ export function renderMarkdown(r: BenchResults): string {
     `DB layer: pool ${s.poolSize} per variant, ${s.concurrencies.join(' and ')} concurrent clients, ${s.dbRounds} interleaved rounds × ${(s.dbDurationMs / 1000).toFixed(1)} s per variant, median round shown. ` +
       `${r.http ? `HTTP: ${s.httpConnections.join(' and ')} connections, ${s.httpRounds} round(s) × ${s.httpDurationSec} s. ` : ''}Total ${Math.round(r.elapsedSec)} s.`,
     '',
-    '## Targets',
-    '',
-    '| | target | goal | measured |',
-    '|---|---|---|---|',
-    ...r.targets.map((t) => `| ${mark(t.pass)} | ${t.name} | ${t.goal} | ${t.measured} |`),
+    ...targetLines(r.targets),
     ...(r.bulkhead ? ['', '## Per-tenant bulkheads', '', ...bulkheadLines(r.bulkhead)] : []),
     '',
     '## DB layer',

@@ -93,33 +93,45 @@ export class ChangeFeed {
   private unlisten: (() => Promise<void>) | undefined;
   private closed = false;
   private readonly started: Promise<void>;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    pool: Sql,
+    private readonly pool: Sql,
     private readonly handlers: ChangeHandlers,
     private readonly options: ChangeFeedOptions,
   ) {
-    this.started = pool.listen(CHANGE_CHANNEL, (payload) => this.receive(payload), () => this.onListen()).then(
-      (subscription) => {
-        this.unlisten = subscription.unlisten;
-        if (this.closed) void subscription.unlisten().catch(() => undefined);
-      },
-      (error: unknown) => {
-        // The server still serves; caches then age out by TTL only, which the log says.
-        this.options.log('error', 'could not LISTEN for changes; other instances’ revocations and writes are seen only when cached entries expire', { error: String(error) });
-      },
-    );
+    this.started = this.subscribe();
   }
 
-  /** Resolves once the first LISTEN is in place (or failed, logged). */
+  /** Resolves once the first LISTEN is in place (or failed, logged; it is retried every second). */
   ready(): Promise<void> {
     return this.started;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.retryTimer);
     await this.started;
     await this.unlisten?.().catch(() => undefined);
+  }
+
+  /**
+   * postgres.js re-LISTENs by itself after a drop, but not after a first LISTEN that failed: that
+   * one is retried here, and since changes went unheard meanwhile, it counts as a reconnect.
+   */
+  private async subscribe(failures = 0): Promise<void> {
+    try {
+      const subscription = await this.pool.listen(CHANGE_CHANNEL, (payload) => this.receive(payload), () => this.onListen());
+      this.unlisten = subscription.unlisten;
+      if (this.closed) await subscription.unlisten().catch(() => undefined);
+    } catch (error) {
+      if (this.closed) return;
+      // The server still serves; meanwhile cached entries age out by their TTL.
+      if (failures === 0) this.options.log('error', 'could not LISTEN for changes; retrying every second, other instances’ revocations and writes are seen when cached entries expire', { error: String(error) });
+      this.listens = Math.max(this.listens, 1);
+      this.retryTimer = setTimeout(() => void this.subscribe(failures + 1), 1_000);
+      this.retryTimer.unref();
+    }
   }
 
   private onListen(): void {

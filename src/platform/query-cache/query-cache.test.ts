@@ -105,6 +105,23 @@ describe('MemoryQueryCache', () => {
     expect(await cache.get(key(1, other))).toBe('theirs');
   });
 
+  it('invalidating everything frees every entry and moves every version on, tenants never seen before included', async () => {
+    const other = '22222222-2222-4222-8222-222222222222';
+    const unseen = '33333333-3333-4333-8333-333333333333';
+    const { cache } = cacheAt();
+    await cache.invalidateTenant(other);
+    await cache.set(key(1), 'mine', 60_000);
+    await cache.set(key(1, other), 'theirs', 60_000);
+    const before = await Promise.all([tenantId, other, unseen].map((t) => cache.tenantVersion(t)));
+    await cache.invalidateAll();
+    expect(cache.size.entries).toBe(0);
+    const after = await Promise.all([tenantId, other, unseen].map((t) => cache.tenantVersion(t)));
+    after.forEach((version, i) => expect(version).toBeGreaterThan(before[i]!));
+    // A later tenant invalidation still moves the version on.
+    await cache.invalidateTenant(other);
+    expect(await cache.tenantVersion(other)).toBe(after[1]! + 1);
+  });
+
   it('invalidating a tenant frees its expired entries too, not only live ones', async () => {
     const { cache, advance } = cacheAt();
     await cache.set(key(1), 'old', 1_000);
