@@ -83,7 +83,8 @@ findings (rule_id, severity, object, problem, fix) AS (
          'the predicate does not read app.tenant_id, so it does not follow the request''s tenant',
          'compare tenant_id with nullif(current_setting(''app.tenant_id'', true), '''')::uuid'
   FROM policies_flagged
-  WHERE applies_to_app AND NOT always_true AND qual || check_expr NOT LIKE '%app.tenant_id%'
+  -- Restrictive policies only narrow what a permissive one allows (per-tenant roles: pinned_tenant).
+  WHERE applies_to_app AND permissive AND NOT always_true AND qual || check_expr NOT LIKE '%app.tenant_id%'
   UNION ALL
   SELECT 'policy-without-with-check', 'warning', object,
          'a policy that allows writes has no WITH CHECK (Postgres reuses USING, but the intent is not written down)',
@@ -105,6 +106,27 @@ findings (rule_id, severity, object, problem, fix) AS (
   FROM policies
   WHERE (qual || check_expr) LIKE '%current_setting(''app.tenant_id''%'
     AND (qual || check_expr) NOT LIKE '%NULLIF(current_setting(''app.tenant_id''%'
+
+  -- Per-tenant database roles (migration 0014): every tenant table holds them to their tenant
+  UNION ALL
+  SELECT 'pinned-policy-missing', 'error', t.name,
+         'no restrictive pinned_tenant policy for palisade_pinned: a per-tenant database role reaches every tenant here through the tenant setting',
+         format('CREATE POLICY pinned_tenant ON %s AS RESTRICTIVE FOR ALL TO palisade_pinned USING (tenant_id = CASE WHEN current_user ~ ''^palisade_tenant_[0-9a-f]{32}$'' THEN substr(current_user, 17)::uuid END) WITH CHECK (tenant_id = CASE WHEN current_user ~ ''^palisade_tenant_[0-9a-f]{32}$'' THEN substr(current_user, 17)::uuid END);', t.name)
+  FROM tenant_tables t
+  WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'palisade_pinned')
+    -- Not on Citus: it cannot keep a policy restrictive on its shards, and the server refuses such roles there.
+    AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')
+    AND NOT EXISTS (SELECT 1 FROM pg_policy p JOIN pg_roles r ON r.oid = ANY (p.polroles)
+                    WHERE p.polrelid = t.oid AND NOT p.polpermissive AND p.polcmd = '*' AND r.rolname = 'palisade_pinned'
+                      AND pg_get_expr(p.polqual, p.polrelid) LIKE '%palisade_tenant_%'
+                      AND pg_get_expr(p.polwithcheck, p.polrelid) LIKE '%palisade_tenant_%')
+  UNION ALL
+  SELECT 'pinned-role-unheld', 'error', r.rolname,
+         'named as a per-tenant role but without palisade_pinned''s privileges: the restrictive policy does not hold it, so it reaches every tenant',
+         format('GRANT palisade_pinned TO %I;  -- or drop it: palisade tenant db-role <tenant> --drop', r.rolname)
+  FROM pg_roles r
+  WHERE r.rolname LIKE 'palisade\_tenant\_%' AND r.rolcanlogin
+    AND NOT (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'palisade_pinned') AND pg_has_role(r.oid, 'palisade_pinned', 'USAGE'))
 
   -- The app role
   UNION ALL

@@ -14,7 +14,7 @@
 import { getTableName } from 'drizzle-orm';
 import type { Sql } from './client.js';
 import { platformAdminKeys, platformAuditEvents, tenants } from './schema/index.js';
-import { TENANT_TABLES } from './schema/tenancy.js';
+import { PINNED_POLICY, TENANT_TABLES } from './schema/tenancy.js';
 
 export type Engine = 'postgres' | 'citus';
 
@@ -77,6 +77,12 @@ export async function distribute(owner: Sql, tables: { platform: string[]; tenan
         where tgrelid = to_regclass(${table}) and not tgisinternal and tgname like 'palisade\_notify\_%'`;
       for (const { name } of triggers) await tx.unsafe(`DROP TRIGGER ${quote(name)} ON ${quote(table)}`);
     }
+
+    // Per-tenant database roles are not available on Citus: Citus 13.2.2 writes a table's policies
+    // to its shards without AS RESTRICTIVE (commands/policy.c, CreatePolicyCommandForPolicy), so
+    // migration 0014's restrictive pinned_tenant would hold nobody there. Dropped rather than left
+    // as a permissive policy that reads like a guarantee; the server refuses such roles on Citus.
+    for (const table of tables.tenant) await tx.unsafe(`DROP POLICY IF EXISTS ${quote(PINNED_POLICY)} ON ${quote(table)}`);
 
     const done = new Map(
       (await tx<{ name: string; method: string }[]>`

@@ -4,6 +4,7 @@
  * connects as. See the README's "Roles" section for what each needs.
  */
 import type { Sql } from './client.js';
+import { PINNED_ROLE, TENANT_ROLE_PREFIX } from './schema/tenancy.js';
 
 export const APP_ROLE = 'palisade_app';
 export const OWNER_ROLE = 'palisade_owner';
@@ -66,4 +67,67 @@ export async function findAppRoleProblems(appSql: Sql): Promise<string[]> {
   const [schema] = await appSql<{ can: boolean }[]>`select has_schema_privilege(current_user, 'public', 'CREATE') as can`;
   if (schema?.can) problems.push(`role ${me.name} may CREATE in schema public (objects it creates would be its own)`);
   return problems;
+}
+
+/** The login role pinned to a tenant: its name carries the tenant (db/schema/tenancy.ts pinnedPolicy). */
+export function tenantRoleName(tenantId: string): string {
+  const hex = tenantId.toLowerCase().replace(/-/g, '');
+  if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error(`not a tenant id: ${tenantId}`);
+  return TENANT_ROLE_PREFIX + hex;
+}
+
+/**
+ * As the owner (CREATEROLE, and on PostgreSQL 16+ ADMIN OPTION on palisade_app and palisade_pinned,
+ * which the role that ran the migrations has): create the tenant's login role, or give it a new
+ * password. Member of palisade_app for its grants and of palisade_pinned for the restrictive policy.
+ */
+export async function createTenantRole(ownerSql: Sql, tenantId: string, password: string): Promise<{ role: string; created: boolean }> {
+  assertPlainSecret(password);
+  const role = tenantRoleName(tenantId);
+  const [existing] = await ownerSql`select 1 from pg_roles where rolname = ${role}`;
+  if (existing) {
+    // Only the password: changing SUPERUSER or BYPASSRLS (even to NO) needs a superuser, and the
+    // server refuses to connect as a role that has either (findAppRoleProblems).
+    await ownerSql.unsafe(`alter role ${role} login password '${password}'`);
+  } else {
+    await ownerSql.unsafe(
+      `create role ${role} login nosuperuser nobypassrls nocreatedb nocreaterole noreplication inherit password '${password}' in role ${APP_ROLE}, ${PINNED_ROLE}`,
+    );
+  }
+  return { role, created: !existing };
+}
+
+/** As the owner: drop the tenant's login role; false when there was none. */
+export async function dropTenantRole(ownerSql: Sql, tenantId: string): Promise<boolean> {
+  const role = tenantRoleName(tenantId);
+  const [existing] = await ownerSql`select 1 from pg_roles where rolname = ${role}`;
+  if (!existing) return false;
+  await ownerSql.unsafe(`drop role ${role}`);
+  return true;
+}
+
+export interface RolePinning {
+  role: string;
+  /** The tenant the restrictive policy holds this role to; null when it is held to none (sees nothing). */
+  tenantId: string | null;
+}
+
+/**
+ * Whether the connected role is held by the pinned policy, and to which tenant; null when it is not
+ * (a shared app role). Held means it has palisade_pinned's privileges (a membership with INHERIT):
+ * only then does a policy `TO palisade_pinned` apply to it.
+ */
+export async function rolePinning(appSql: Sql): Promise<RolePinning | null> {
+  const [row] = await appSql<{ role: string; held: boolean }[]>`
+    select current_user::text as role,
+      exists (select 1 from pg_roles where rolname = ${PINNED_ROLE}) and pg_has_role(current_user, ${PINNED_ROLE}, 'USAGE') as held`;
+  if (!row) return null;
+  const named = row.role.startsWith(TENANT_ROLE_PREFIX);
+  if (!row.held && !named) return null;
+  const hex = row.role.slice(TENANT_ROLE_PREFIX.length);
+  const tenantId =
+    row.held && /^[0-9a-f]{32}$/.test(hex)
+      ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+      : null;
+  return { role: row.role, tenantId };
 }

@@ -10,7 +10,7 @@ import { detectEngine, useEngine, type Engine } from '../db/citus.js';
 import type { Sql } from '../db/client.js';
 import { openPool } from '../db/client.js';
 import type { ReplicaRouter } from '../db/replica-router.js';
-import { findAppRoleProblems } from '../db/roles.js';
+import { findAppRoleProblems, rolePinning } from '../db/roles.js';
 import { TenantReader } from '../db/tenant-read.js';
 import type { ServedTenant } from './access/authenticate.js';
 import type { AppDeps } from './app.js';
@@ -232,7 +232,7 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
         'Invalid configuration:\n  READ_DATABASE_URL: not supported on Citus (reads are routed to the workers by the coordinator); unset it, and give the workers replicas of their own in Citus instead',
       );
     }
-    if (config.servedTenant) servedTenant = await findServedTenant(platformPool, config.servedTenant);
+    servedTenant = await findServedTenant(config, pool, platformPool, engine);
     replica = await openReplica(config, { url: database.appUrl, pool }, { log });
   } catch (error) {
     await endPools();
@@ -250,12 +250,42 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
   };
 }
 
-/** PALISADE_TENANT (a slug or an id) as the tenant it names; an instance pinned to nobody must not start. */
-async function findServedTenant(platformPool: Sql, slugOrId: string): Promise<ServedTenant> {
+/**
+ * PALISADE_TENANT (a slug or an id) as the tenant it names; an instance pinned to nobody must not
+ * start. When the app role is a per-tenant database role (db/roles.ts), PALISADE_TENANT must name
+ * the tenant Postgres holds it to: a mismatch would serve a tenant whose rows the role cannot see.
+ */
+async function findServedTenant(config: Config, pool: Sql, platformPool: Sql, engine: Engine): Promise<ServedTenant | undefined> {
+  const pinning = await rolePinning(pool);
+  if (pinning && engine === 'citus') {
+    throw new ConfigError(
+      `Invalid configuration:\n  APP_DATABASE_URL: role ${pinning.role} is a per-tenant role, which Citus cannot hold to its tenant (its shards' copies of a restrictive policy are permissive); connect as palisade_app and pin the instance with PALISADE_TENANT`,
+    );
+  }
+  const byId = async (id: string) => (await platformPool<ServedTenant[]>`select id::text as id, slug from tenants where id = ${id}`)[0];
+  if (pinning && !pinning.tenantId) {
+    throw new ConfigError(
+      `Invalid configuration:\n  APP_DATABASE_URL: role ${pinning.role} is a per-tenant role in name or membership, but the pinned policy holds it to no tenant (it would see nothing); create per-tenant roles with \`palisade tenant db-role\``,
+    );
+  }
+  const pinned = pinning?.tenantId ? await byId(pinning.tenantId) : undefined;
+  if (pinning && !pinned) {
+    throw new ConfigError(`Invalid configuration:\n  APP_DATABASE_URL: role ${pinning.role} is pinned to tenant ${pinning.tenantId}, which does not exist`);
+  }
+  if (!config.servedTenant) {
+    if (!pinned) return undefined;
+    throw new ConfigError(`Invalid configuration:\n  PALISADE_TENANT: the app role ${pinning!.role} sees only tenant ${pinned.slug}; set PALISADE_TENANT=${pinned.slug}`);
+  }
+  const slugOrId = config.servedTenant;
   const [row] = await platformPool<ServedTenant[]>`
     select id::text as id, slug from tenants where slug = ${slugOrId} or id::text = ${slugOrId}`;
   if (!row) throw new ConfigError(`Invalid configuration:\n  PALISADE_TENANT: no tenant has the slug or id "${slugOrId}"`);
-  return row;
+  if (pinned && pinned.id !== row.id) {
+    throw new ConfigError(
+      `Invalid configuration:\n  PALISADE_TENANT: names ${row.slug}, but the app role ${pinning!.role} sees only tenant ${pinned.slug}; pin the instance to ${pinned.slug} or connect as ${row.slug}'s role`,
+    );
+  }
+  return pinned ? { ...row, databaseRole: pinning!.role } : row;
 }
 
 /**

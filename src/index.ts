@@ -83,6 +83,7 @@ function printBanner(url: string, demo: CredentialsFile | undefined, config: Con
         ]
       : []),
     ...(servedTenant ? [`Serving one tenant: ${servedTenant.slug} (${servedTenant.id}); other tenants and platform-admin keys get 403 TENANT_NOT_SERVED_HERE`] : []),
+    ...(servedTenant?.databaseRole ? [`Database role: ${servedTenant.databaseRole}, which Postgres holds to ${servedTenant.slug}'s rows`] : []),
     `Dashboard: ${url}/ (sign in with a key below, or as an owner)`,
   ];
   if (demo) {

@@ -88,6 +88,8 @@ describe('a database with one mistake per rule', () => {
     'policy-not-indexable tenant_isolation on public.m_cast_column',
     'policy-not-indexable tenant_isolation on public.m_volatile',
     'policy-setting-without-nullif tenant_isolation on public.m_no_nullif',
+    // Tables made by hand, not tenantTable(): no restrictive policy for per-tenant roles.
+    'pinned-policy-missing public.m_no_force',
     'unique-without-tenant m_global_email_email_key on public.m_global_email',
     'unique-without-tenant m_pk_no_tenant_pkey on public.m_pk_no_tenant',
     'tenant-index-missing public.m_pk_no_tenant',

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Sql } from '../db/client.js';
+import { openPool, type Sql } from '../db/client.js';
+import { rolePinning } from '../db/roles.js';
 import { withTenant } from '../db/tenant-tx.js';
 import { CredentialCache } from '../src/modules/credentials/credential-cache.js';
 import { resolveCredential } from '../src/modules/credentials/credentials.service.js';
@@ -288,6 +289,28 @@ describe('tenant export, import, delete', SLOW, () => {
     ]);
     expectOneLineFailure(again, 1, /\(SLUG_TAKEN\)$/);
     expectOneLineFailure(missing, 1, /^palisade: --file: cannot read/);
+  });
+
+  it('issues a per-tenant database role held to the tenant, and drops it', async () => {
+    const { tenant } = await makeTenantWithOrders(owner, 2);
+    const issued = await json<{ role: string; created: boolean; appDatabaseUrl: string }>(['tenant', 'db-role', tenant.slug]);
+    expect(issued).toMatchObject({ role: `palisade_tenant_${tenant.id.replace(/-/g, '')}`, created: true });
+    const asRole = openPool(issued.appDatabaseUrl, { max: 1 });
+    try {
+      await expect(rolePinning(asRole)).resolves.toEqual({ role: issued.role, tenantId: tenant.id });
+    } finally {
+      await asRole.end();
+    }
+    const text = await palisade(['tenant', 'db-role', tenant.id]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`Gave a new password to role ${issued.role}`);
+    expect(text.stdout).toMatch(/APP_DATABASE_URL — shown once, store it now:\n {2}postgres(ql)?:\/\//);
+    expect(await json(['tenant', 'db-role', tenant.slug, '--drop'])).toEqual({ role: issued.role, dropped: true });
+    expect(await owner`select 1 from pg_roles where rolname = ${issued.role}`).toHaveLength(0);
+    expect(await json(['tenant', 'db-role', tenant.slug, '--drop'])).toEqual({ role: issued.role, dropped: false });
+    const audited = await owner<{ action: string }[]>`
+      select action from platform_audit_events where target_tenant_id = ${tenant.id} and action like 'tenant.db_role%' order by at`;
+    expect(audited.map((r) => r.action)).toEqual(['tenant.db_role_create', 'tenant.db_role_password', 'tenant.db_role_drop']);
   });
 
   it('deletes only with the right confirmation', async () => {

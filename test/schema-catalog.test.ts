@@ -8,9 +8,11 @@ import { detectEngine, distributionOf, PLATFORM_TABLES } from '../db/citus.js';
 import type { Sql } from '../db/client.js';
 import { findAppRoleProblems } from '../db/roles.js';
 import * as schema from '../db/schema/index.js';
-import { appPool, platformPool } from './harness.js';
+import { appPool, pg, platformPool } from './harness.js';
 
 const POLICY_PREDICATE = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)";
+const PINNED_PREDICATE =
+  "(tenant_id =\nCASE\n    WHEN (CURRENT_USER ~ '^palisade_tenant_[0-9a-f]{32}$'::text) THEN (substr((CURRENT_USER)::text, 17))::uuid\n    ELSE NULL::uuid\nEND)";
 
 const declaredTenantTables = (Object.values(schema) as unknown[])
   .filter((v): v is PgTable => v instanceof PgTable)
@@ -57,20 +59,16 @@ describe('tenant tables in the catalog', () => {
     expect(rows).toEqual(liveTenantTables.map((relname) => ({ relname, enabled: true, forced: true })));
   });
 
-  it('carry exactly the one policy shape', async () => {
+  it('carry exactly the tenant policy and the per-tenant roles\' restrictive one', async () => {
     const rows = await sql<{ tablename: string; policyname: string; permissive: string; roles: string[]; cmd: string; qual: string; with_check: string }[]>`
       select tablename, policyname, permissive, roles, cmd, qual, with_check
-      from pg_policies where schemaname = 'public' and tablename = any(${liveTenantTables}) order by 1`;
+      from pg_policies where schemaname = 'public' and tablename = any(${liveTenantTables}) order by 1, 2`;
     expect(rows).toEqual(
-      liveTenantTables.map((tablename) => ({
-        tablename,
-        policyname: 'tenant_isolation',
-        permissive: 'PERMISSIVE',
-        roles: ['public'],
-        cmd: 'ALL',
-        qual: POLICY_PREDICATE,
-        with_check: POLICY_PREDICATE,
-      })),
+      liveTenantTables.flatMap((tablename) => [
+        // Not on Citus: `palisade citus distribute` drops it (its shards would get it permissive).
+        ...(pg.engine === 'citus' ? [] : [{ tablename, policyname: 'pinned_tenant', permissive: 'RESTRICTIVE', roles: ['palisade_pinned'], cmd: 'ALL', qual: PINNED_PREDICATE, with_check: PINNED_PREDICATE }]),
+        { tablename, policyname: 'tenant_isolation', permissive: 'PERMISSIVE', roles: ['public'], cmd: 'ALL', qual: POLICY_PREDICATE, with_check: POLICY_PREDICATE },
+      ]),
     );
   });
 

@@ -1,7 +1,8 @@
 /**
  * The one way to declare a tenant table. Every table built here gets the same isolation shape
  * (see ../shared/ISOLATION.md and the README's "Adding a tenant table"): `tenant_id uuid not null`
- * referencing tenants, a random uuid `id`, primary key `(tenant_id, id)`, and the single RLS policy.
+ * referencing tenants, a random uuid `id`, primary key `(tenant_id, id)`, the tenant policy, and the
+ * restrictive policy of per-tenant database roles.
  * FORCE ROW LEVEL SECURITY and grants are not expressible in drizzle-kit, so each new tenant table
  * also needs a custom migration with `FORCE ROW LEVEL SECURITY` and its grants to palisade_app and
  * palisade_platform (README, "Adding a tenant table"); the catalog test fails when one is missing.
@@ -9,6 +10,7 @@
 import { sql } from 'drizzle-orm';
 import {
   pgPolicy,
+  pgRole,
   pgTable,
   primaryKey,
   uuid,
@@ -42,6 +44,34 @@ function tenantPolicy() {
     as: 'permissive',
     for: 'all',
     to: 'public',
+    using: predicate,
+    withCheck: predicate,
+  });
+}
+
+/**
+ * Per-tenant database roles (migration 0014, db/roles.ts createTenantRole): a login role named
+ * `palisade_tenant_<tenant id, 32 hex>` and a member of palisade_app and palisade_pinned. A second,
+ * restrictive policy holds only palisade_pinned's members: whatever app.tenant_id says, such a role
+ * sees and writes only the tenant its name carries. The tenant is read from the name, not a table or
+ * a setting, so nothing the role can change moves it, and a deleted tenant's slug reused by a new
+ * tenant never inherits the role; a member whose name is not of that form sees nothing.
+ */
+export const PINNED_ROLE = 'palisade_pinned';
+export const PINNED_POLICY = 'pinned_tenant';
+export const TENANT_ROLE_PREFIX = 'palisade_tenant_';
+const pinnedRole = pgRole(PINNED_ROLE).existing();
+/** The tenant the current role is pinned to, or NULL (sees nothing) when its name is not of the pinned form. */
+const roleTenantId = sql.raw(
+  `CASE WHEN current_user ~ '^${TENANT_ROLE_PREFIX}[0-9a-f]{32}$' THEN substr(current_user, ${TENANT_ROLE_PREFIX.length + 1})::uuid END`,
+);
+
+function pinnedPolicy() {
+  const predicate = sql`tenant_id = ${roleTenantId}`;
+  return pgPolicy(PINNED_POLICY, {
+    as: 'restrictive',
+    for: 'all',
+    to: pinnedRole,
     using: predicate,
     withCheck: predicate,
   });
@@ -81,6 +111,7 @@ export function tenantTable<
   const table = pgTable(name, all, (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
     tenantPolicy(),
+    pinnedPolicy(),
     ...(extra?.(t) ?? []),
   ]);
   TENANT_TABLES.push(table);

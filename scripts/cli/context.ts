@@ -28,6 +28,8 @@ export interface TenantRef {
 export interface CliContext {
   /** The owner's pool. */
   pool: Sql;
+  /** The owner's connection URL (with its password): other roles' URLs are built from it. */
+  databaseUrl: string;
   /** Who the audit logs name: the operator's OS user. */
   actor: Actor;
   now: Date;
@@ -124,6 +126,7 @@ export async function openContext(): Promise<OpenedContext> {
   }
   const ctx: CliContext = {
     pool,
+    databaseUrl: url,
     actor: { type: 'cli', id: operatorName(), requestId: null, sourceIp: null },
     now: new Date(),
     credentialsChanged: (change) => void changes.push(change),

@@ -10,7 +10,10 @@ import {
   type Tenant,
 } from '../../src/modules/tenants/tenant-admin.service.js';
 import { exportTenant, importTenant, importTenantInput, purgeTenant, purgeTenantInput } from '../../src/modules/tenants/tenant-data.service.js';
+import { issueTenantDbRole, revokeTenantDbRole } from '../../src/modules/tenants/tenant-db-role.service.js';
 import { provisionTenant } from '../../src/modules/tenants/tenants.service.js';
+import { withLogin } from '../../src/database.js';
+import { detectEngine } from '../../db/citus.js';
 import type { Args } from './args.js';
 import type { CommandGroup } from './command.js';
 import type { CliContext } from './context.js';
@@ -163,6 +166,35 @@ export const tenantCommands: CommandGroup = {
             { header: 'table', value: (r) => r.name },
             { header: 'deleted rows', value: (r) => r.count },
           ])}`,
+        };
+      },
+    },
+    {
+      name: 'tenant db-role',
+      summary: 'a database login role Postgres holds to this tenant, for an instance of its own (password printed once)',
+      synopsis: '<slug|id> [--drop]',
+      positionals: ['<slug|id>'],
+      options: { drop: { type: 'boolean', description: 'drop the role instead (its connections are refused from then on)' } },
+      examples: ['palisade tenant db-role acme', 'palisade tenant db-role acme --drop'],
+      async run(ctx, args) {
+        const tenant = await ctx.resolveTenant(args.positional(0));
+        if (!args.flag('drop') && (await detectEngine(ctx.pool)) === 'citus') {
+          throw new InputError('per-tenant database roles are not available on Citus (its shards keep no restrictive policy); pin an instance with PALISADE_TENANT instead');
+        }
+        if (args.flag('drop')) {
+          const result = await revokeTenantDbRole(ctx.pool, tenant, ctx.actor);
+          const text = result.dropped ? `Dropped role ${result.role} of tenant ${tenant.slug}.\n` : `Tenant ${tenant.slug} has no role ${result.role}; nothing changed.\n`;
+          return { json: result, text };
+        }
+        const result = await issueTenantDbRole(ctx.pool, tenant, ctx.actor);
+        const appDatabaseUrl = withLogin(ctx.databaseUrl, result.role, result.password);
+        const verb = result.created ? 'Created' : 'Gave a new password to';
+        return {
+          json: { ...result, appDatabaseUrl },
+          text:
+            `${verb} role ${result.role}: it sees and writes only ${tenant.slug}'s rows, whatever the tenant setting says.\n` +
+            `Run an instance for the tenant with PALISADE_TENANT=${tenant.slug} and APP_DATABASE_URL set to:\n` +
+            secret('APP_DATABASE_URL', appDatabaseUrl),
         };
       },
     },

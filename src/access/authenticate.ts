@@ -14,6 +14,8 @@ export const TENANT_HEADER = 'x-tenant-id';
 export interface ServedTenant {
   id: string;
   slug: string;
+  /** The per-tenant database role the instance connects as (db/roles.ts), when it does: Postgres holds it to this tenant too. */
+  databaseRole?: string;
 }
 
 /**

@@ -12,8 +12,13 @@ import { openPool, type Sql } from '../../db/client.js';
 import { TENANT_TABLES } from '../../db/schema/tenancy.js';
 import { TenantReader } from '../../db/tenant-read.js';
 import { withTenant } from '../../db/tenant-tx.js';
+import { createTenantRole, tenantRoleName } from '../../db/roles.js';
+import { loadConfig } from '../../src/config.js';
+import { withLogin } from '../../src/database.js';
+import { openDeps } from '../../src/deps.js';
+import { loadCatalog } from '../../src/modules/analytics/catalog.js';
 import { prepareCitusDatabase } from '../citus-database.js';
-import { addApiKey, makeTenantWithOrders, startServer, type Fixture, type TestServer } from '../harness.js';
+import { addApiKey, makeTenantWithOrders, startServer, TEST_CONFIG, type Fixture, type TestServer } from '../harness.js';
 
 const url = process.env['CITUS_TEST_URL'];
 if (!url) process.stdout.write('\n[palisade tests] Citus suite skipped: set CITUS_TEST_URL to a coordinator superuser URL (citus-cluster.sh prints it)\n');
@@ -24,6 +29,7 @@ describe.skipIf(!url)('on a Citus cluster', () => {
   let app: Sql;
   let platform: Sql;
   let appUrl: string;
+  let platformUrl: string;
   let server: TestServer;
   const fixtures: Fixture[] = [];
   /** Tenants whose orders shard is placed on a worker, not the coordinator. */
@@ -34,6 +40,7 @@ describe.skipIf(!url)('on a Citus cluster', () => {
     superuser = openPool(url!, { max: 1 });
     owner = openPool(prepared.ownerUrl, { max: 2 });
     appUrl = prepared.appUrl;
+    platformUrl = prepared.platformUrl;
     app = openPool(appUrl, { max: 4 });
     platform = openPool(prepared.platformUrl, { max: 2 });
     server = await startServer(app, { platformPool: platform, engine: 'citus' });
@@ -185,6 +192,27 @@ describe.skipIf(!url)('on a Citus cluster', () => {
     } finally {
       await b.close();
       await appB.end();
+    }
+  });
+  it('has no per-tenant database roles: distribute drops their policy (Citus would copy it to the shards permissive), and a server refuses such a role', async () => {
+    const [left] = await superuser<{ n: number }[]>`select count(*)::int as n from pg_policy where polname = 'pinned_tenant'`;
+    expect(left!.n).toBe(0);
+    const shards = await superuser<{ result: string }[]>`
+      select result from run_command_on_workers($$select count(*) from pg_policy where polname = 'pinned_tenant'$$)`;
+    expect(shards.map((r) => r.result)).toEqual(shards.map(() => '0'));
+    const f = fixtures[0]!;
+    const role = tenantRoleName(f.tenant.id);
+    await owner.unsafe(`drop role if exists ${role}`);
+    await createTenantRole(owner, f.tenant.id, 'Citus0tenant0role0pass');
+    try {
+      const config = { ...loadConfig({ PALISADE_TENANT: f.tenant.slug }), catalogPath: TEST_CONFIG.catalogPath };
+      const opening = openDeps(config, { appUrl: withLogin(appUrl, role, 'Citus0tenant0role0pass'), platformUrl }, {
+        catalog: loadCatalog(config.catalogPath),
+        log: () => undefined,
+      });
+      await expect(opening).rejects.toThrow(/which Citus cannot hold to its tenant/);
+    } finally {
+      await owner.unsafe(`drop role if exists ${role}`);
     }
   });
 });
