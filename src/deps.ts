@@ -257,35 +257,31 @@ export async function openDeps(config: Config, database: DatabaseUrls, { catalog
  */
 async function findServedTenant(config: Config, pool: Sql, platformPool: Sql, engine: Engine): Promise<ServedTenant | undefined> {
   const pinning = await rolePinning(pool);
-  if (pinning && engine === 'citus') {
-    throw new ConfigError(
-      `Invalid configuration:\n  APP_DATABASE_URL: role ${pinning.role} is a per-tenant role, which Citus cannot hold to its tenant (its shards' copies of a restrictive policy are permissive); connect as palisade_app and pin the instance with PALISADE_TENANT`,
-    );
-  }
-  const byId = async (id: string) => (await platformPool<ServedTenant[]>`select id::text as id, slug from tenants where id = ${id}`)[0];
-  if (pinning && !pinning.tenantId) {
-    throw new ConfigError(
-      `Invalid configuration:\n  APP_DATABASE_URL: role ${pinning.role} is a per-tenant role in name or membership, but the pinned policy holds it to no tenant (it would see nothing); create per-tenant roles with \`palisade tenant db-role\``,
-    );
-  }
-  const pinned = pinning?.tenantId ? await byId(pinning.tenantId) : undefined;
-  if (pinning && !pinned) {
-    throw new ConfigError(`Invalid configuration:\n  APP_DATABASE_URL: role ${pinning.role} is pinned to tenant ${pinning.tenantId}, which does not exist`);
+  const invalid = (setting: string, problem: string) => new ConfigError(`Invalid configuration:\n  ${setting}: ${problem}`);
+  let pinned: (ServedTenant & { databaseRole: string }) | undefined;
+  if (pinning) {
+    if (engine === 'citus') {
+      throw invalid('APP_DATABASE_URL', `role ${pinning.role} is a per-tenant role, which Citus cannot hold to its tenant (its shards' copies of a restrictive policy are permissive); connect as palisade_app and pin the instance with PALISADE_TENANT`);
+    }
+    if (!pinning.tenantId) {
+      throw invalid('APP_DATABASE_URL', `role ${pinning.role} is a per-tenant role in name or membership, but the pinned policy holds it to no tenant (it would see nothing); create per-tenant roles with \`palisade tenant db-role\``);
+    }
+    const [tenant] = await platformPool<ServedTenant[]>`select id::text as id, slug from tenants where id = ${pinning.tenantId}`;
+    if (!tenant) throw invalid('APP_DATABASE_URL', `role ${pinning.role} is pinned to tenant ${pinning.tenantId}, which does not exist`);
+    pinned = { ...tenant, databaseRole: pinning.role };
   }
   if (!config.servedTenant) {
-    if (!pinned) return undefined;
-    throw new ConfigError(`Invalid configuration:\n  PALISADE_TENANT: the app role ${pinning!.role} sees only tenant ${pinned.slug}; set PALISADE_TENANT=${pinned.slug}`);
+    if (pinned) throw invalid('PALISADE_TENANT', `the app role ${pinned.databaseRole} sees only tenant ${pinned.slug}; set PALISADE_TENANT=${pinned.slug}`);
+    return undefined;
   }
   const slugOrId = config.servedTenant;
   const [row] = await platformPool<ServedTenant[]>`
     select id::text as id, slug from tenants where slug = ${slugOrId} or id::text = ${slugOrId}`;
-  if (!row) throw new ConfigError(`Invalid configuration:\n  PALISADE_TENANT: no tenant has the slug or id "${slugOrId}"`);
+  if (!row) throw invalid('PALISADE_TENANT', `no tenant has the slug or id "${slugOrId}"`);
   if (pinned && pinned.id !== row.id) {
-    throw new ConfigError(
-      `Invalid configuration:\n  PALISADE_TENANT: names ${row.slug}, but the app role ${pinning!.role} sees only tenant ${pinned.slug}; pin the instance to ${pinned.slug} or connect as ${row.slug}'s role`,
-    );
+    throw invalid('PALISADE_TENANT', `names ${row.slug}, but the app role ${pinned.databaseRole} sees only tenant ${pinned.slug}; pin the instance to ${pinned.slug} or connect as ${row.slug}'s role`);
   }
-  return pinned ? { ...row, databaseRole: pinning!.role } : row;
+  return pinned ?? row;
 }
 
 /**

@@ -174,7 +174,7 @@ export const tenantCommands: CommandGroup = {
       summary: 'a database login role Postgres holds to this tenant, for an instance of its own (password printed once)',
       synopsis: '<slug|id> [--drop]',
       positionals: ['<slug|id>'],
-      options: { drop: { type: 'boolean', description: 'drop the role instead (its connections are refused from then on)' } },
+      options: { drop: { type: 'boolean', description: 'drop the role instead (new connections are refused; stop the instance using it first)' } },
       examples: ['palisade tenant db-role acme', 'palisade tenant db-role acme --drop'],
       async run(ctx, args) {
         const tenant = await ctx.resolveTenant(args.positional(0));

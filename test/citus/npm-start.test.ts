@@ -18,11 +18,13 @@ const url = process.env['CITUS_TEST_URL'];
 if (!url) process.stdout.write('\n[palisade tests] Citus npm start test skipped: set CITUS_TEST_URL to a coordinator superuser URL\n');
 
 describe.skipIf(!url)('npm start on a Citus coordinator', () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-citus-start-'));
+  // Made in beforeAll: a directory made while collecting would outlive a skipped suite.
+  let dataDir = '';
   let prepared: CitusDatabase;
   let server: Running | undefined;
 
   beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-citus-start-'));
     buildServer();
     // Its own database: the demo is seeded only into a database with no tenants yet.
     prepared = await prepareCitusDatabase(await freshCitusDatabase(url!, 'palisade_npm_start'));
@@ -30,7 +32,7 @@ describe.skipIf(!url)('npm start on a Citus coordinator', () => {
 
   afterAll(async () => {
     if (server) await stop(server);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('serves the demo: Citus in the banner and /readyz, each tenant its own orders over HTTP and at SQL level', async () => {

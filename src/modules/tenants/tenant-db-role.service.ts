@@ -18,8 +18,8 @@ export interface TenantDbRole {
 
 /** Creates the tenant's role, or gives an existing one a new password (the old one stops working). */
 export async function issueTenantDbRole(pool: Sql, tenant: { id: string; slug: string }, actor: Actor): Promise<TenantDbRole> {
-  // Alphanumerics only: role passwords are written into DDL, which takes no bind parameters.
-  const password = randomBytes(24).toString('base64url').replace(/[^A-Za-z0-9]/g, '').slice(0, 32).padEnd(24, '0');
+  // Hex only: role passwords are written into DDL, which takes no bind parameters.
+  const password = randomBytes(18).toString('hex');
   // One transaction (the tenant's, as every owner-run change is) for the role and its audit event.
   return withTenant(pool, tenant.id, async (tx) => {
     const { role, created } = await createTenantRole(tx.$client, tenant.id, password);
