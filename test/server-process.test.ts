@@ -135,12 +135,14 @@ describe('startup refusal', () => {
     const appUrl = new URL(pg.appUrl);
     appUrl.username = role;
     appUrl.password = password;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-refuse-'));
+    cleanups.push(() => fs.rmSync(dataDir, { recursive: true, force: true }));
     const server = startServerProcess({
       DATABASE_URL: pg.ownerUrl,
       APP_DATABASE_URL: appUrl.toString(),
       // Given, so the server does not reset the shared test role's password.
       PLATFORM_DATABASE_URL: pg.platformUrl,
-      PALISADE_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'palisade-refuse-')),
+      PALISADE_DATA_DIR: dataDir,
     });
     expect(await server.exited).toBe(1);
     expect(server.stderr()).toContain('Refusing to serve');
